@@ -1,0 +1,86 @@
+"""Dual-pathway conditional diffusion UNet built on MONAI's ``DiffusionModelUNet``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets import DiffusionModelUNet
+from torch import nn
+
+MASK_PATHWAY, IMAGE_PATHWAY = 0, 1
+
+
+class DualPathwayDiffusionUNet(nn.Module):
+    """A conditional diffusion UNet with a mask pathway and an image pathway.
+
+    * mask pathway ``f_m(i, m_t, t)`` (``forward``): clean image + noisy mask -> clean mask logits (``num_classes``);
+    * image pathway ``f_i(i_t, m, t)`` (``image_pathway``): noisy image + clean mask -> predicted noise.
+
+    With ``shared_body=True`` (default) one UNet serves both pathways: its input is always
+    ``[image slot, mask slot]``, its output ``[mask logits, noise]``, and a learned pathway embedding
+    (MONAI's class embedding) is added to the time embedding to tell the pathways apart. With
+    ``shared_body=False`` each pathway has its own UNet, as in the authors' code.
+
+    MONAI zero-initialises the output convolution, so two fresh networks would predict exactly the
+    same (uniform) mask; the output convolution is re-initialised here so that differently seeded
+    networks disagree from the first step, as cross pseudo supervision needs.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        image_channels: int,
+        num_classes: int,
+        channels: Sequence[int] = (32, 64, 128, 256),
+        attention_levels: Sequence[bool] = (False, False, False, False),
+        num_res_blocks: Sequence[int] | int = 1,
+        norm_num_groups: int = 16,
+        num_head_channels: Sequence[int] | int = 32,
+        shared_body: bool = True,
+    ) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.image_channels = image_channels
+        self.num_classes = num_classes
+        self.shared_body = shared_body
+        unet_args = dict(
+            spatial_dims=spatial_dims,
+            in_channels=image_channels + num_classes,
+            channels=channels,
+            attention_levels=attention_levels,
+            num_res_blocks=num_res_blocks,
+            norm_num_groups=norm_num_groups,
+            num_head_channels=num_head_channels,
+        )
+        if shared_body:
+            self.body = DiffusionModelUNet(out_channels=num_classes + image_channels, num_class_embeds=2, **unet_args)
+            unets = [self.body]
+        else:
+            self.mask_body = DiffusionModelUNet(out_channels=num_classes, **unet_args)
+            self.image_body = DiffusionModelUNet(out_channels=image_channels, **unet_args)
+            unets = [self.mask_body, self.image_body]
+        for unet in unets:
+            for module in unet.out.modules():
+                if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+                    module.reset_parameters()
+
+    def forward(self, image: torch.Tensor, noisy_mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """Mask pathway: predict the clean mask logits from the image and a noisy mask at ``timesteps``."""
+        x = torch.cat([image, noisy_mask], dim=1)
+        if not self.shared_body:
+            return self.mask_body(x, timesteps)
+        out = self.body(x, timesteps, class_labels=self._pathway_labels(MASK_PATHWAY, x))
+        return out[:, : self.num_classes]
+
+    def image_pathway(self, noisy_image: torch.Tensor, mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """Image pathway: predict the noise in ``noisy_image`` given a clean (soft) mask at ``timesteps``."""
+        x = torch.cat([noisy_image, mask], dim=1)
+        if not self.shared_body:
+            return self.image_body(x, timesteps)
+        out = self.body(x, timesteps, class_labels=self._pathway_labels(IMAGE_PATHWAY, x))
+        return out[:, self.num_classes :]
+
+    @staticmethod
+    def _pathway_labels(pathway: int, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0],), pathway, dtype=torch.long, device=x.device)

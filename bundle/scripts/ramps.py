@@ -1,0 +1,17 @@
+"""Schedules for the weight of unsupervised loss terms."""
+
+from __future__ import annotations
+
+
+class LinearRamp:
+    """``max_value * min(step / length, 1)``; the paper's lambda with ``step`` = current epoch (1-based)
+    and ``length`` = max epochs, so lambda reaches ``max_value`` at the last epoch."""
+
+    def __init__(self, max_value: float, length: int) -> None:
+        if length <= 0:
+            raise ValueError(f"ramp length must be positive, got {length}.")
+        self.max_value = float(max_value)
+        self.length = int(length)
+
+    def __call__(self, step: int) -> float:
+        return self.max_value * min(max(step, 0) / self.length, 1.0)

@@ -1,0 +1,128 @@
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import write_folder_dataset
+from scripts.data import DatasetError, folder_datalist
+
+ACDC = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ACDC")
+
+
+def groups(items):
+    return {item["group"] for item in items}
+
+
+def test_splits_without_lists_are_disjoint_and_complete(tmp_path):
+    names = write_folder_dataset(tmp_path, num_images=20)
+    d = folder_datalist(str(tmp_path), num_classes=3, label_fraction=10)
+    parts = {k: groups(v) for k, v in d.items()}
+    assert sum(len(p) for p in parts.values()) == 20 and set().union(*parts.values()) == set(names)
+    assert len(parts["validation"]) == 2 and len(parts["test"]) == 2
+    assert len(parts["labeled"]) == 2  # ceil(16 * 10 / 100)
+    assert all("label" in i for k in ("labeled", "validation", "test") for i in d[k])
+    assert all("label" not in i for i in d["unlabeled"])
+
+
+def test_selection_is_deterministic_seeded_and_order_independent(tmp_path):
+    write_folder_dataset(tmp_path, num_images=30)
+    a = folder_datalist(str(tmp_path), 3, label_fraction=20, seed=0)
+    b = folder_datalist(str(tmp_path), 3, label_fraction=20, seed=0)
+    c = folder_datalist(str(tmp_path), 3, label_fraction=20, seed=1)
+    assert a == b
+    assert groups(a["labeled"]) != groups(c["labeled"])
+    assert groups(a["test"]) == groups(c["test"])  # the split does not move with the labeled-subset seed
+
+
+def test_lists_and_group_pattern_keep_groups_together(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    ids = [f"patient{p:03d}_frame{f:02d}" for p in range(10) for f in (1, 2)]
+    for case in ids:
+        for s in range(3):
+            arr = np.zeros((8, 8), np.uint8)
+            Image.fromarray(arr).save(tmp_path / "images" / f"{case}_slice_{s:02d}.png")
+            Image.fromarray(arr).save(tmp_path / "masks" / f"{case}_slice_{s:02d}.png")
+    (tmp_path / "train.list").write_text("\n".join(ids[:16]))
+    (tmp_path / "val.list").write_text("\n".join(ids[16:]))
+    d = folder_datalist(str(tmp_path), 3, label_fraction=25, group_pattern=r"^(patient\d+)")
+    assert groups(d["validation"]) == {"patient008", "patient009"}
+    assert len(groups(d["labeled"])) == 2  # ceil(7 training patients * 25 %)
+    labeled = groups(d["labeled"])
+    assert len(d["labeled"]) == 2 * 2 * 3  # both frames, all slices of each labeled patient
+    assert not labeled & groups(d["unlabeled"]) and not groups(d["test"]) & groups(d["unlabeled"])
+
+
+def test_images_without_masks_are_unlabeled(tmp_path):
+    write_folder_dataset(tmp_path, num_images=10)
+    for i in range(5):
+        os.remove(tmp_path / "masks" / f"case{i:03d}.png")
+    d = folder_datalist(str(tmp_path), 3, label_fraction=100)
+    unlabeled = {os.path.basename(i["image"]) for i in d["unlabeled"]}
+    assert {f"case{i:03d}.png" for i in range(5)} <= unlabeled
+    assert all(os.path.basename(i["image"]) not in unlabeled for k in ("validation", "test") for i in d[k])
+
+
+def test_size_mismatch_names_the_file(tmp_path):
+    write_folder_dataset(tmp_path, num_images=8)
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "masks" / "case003.png")
+    with pytest.raises(DatasetError, match=r"case003\.png has size"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_unexpected_label_value_names_the_file(tmp_path):
+    write_folder_dataset(tmp_path, num_images=8)
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "masks" / "case005.png")
+    with pytest.raises(DatasetError, match=r"case005\.png has label values \[255\]"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    write_folder_dataset(tmp_path, num_images=8)
+    (tmp_path / "images" / "case002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DatasetError, match=r"cannot read .*case002\.png"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_list_id_without_image_names_the_list(tmp_path):
+    write_folder_dataset(tmp_path, num_images=8, lists={"train.list": ["case000", "case001", "missing_case"]})
+    with pytest.raises(DatasetError, match=r"train\.list: no image .* matches id 'missing_case'"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_missing_folder_and_empty_folder(tmp_path):
+    with pytest.raises(DatasetError, match="dataset folder not found"):
+        folder_datalist(str(tmp_path / "nowhere"), 3)
+    (tmp_path / "images").mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_no_labeled_image_is_an_error(tmp_path):
+    write_folder_dataset(tmp_path, num_images=8, with_masks=False)
+    with pytest.raises(DatasetError, match="cannot carve a test split"):
+        folder_datalist(str(tmp_path), 3)
+    write_folder_dataset(tmp_path / "annotated", num_images=2)
+    for name in ("case000.png", "case001.png"):  # only the validation and test images have masks
+        shutil.copy(tmp_path / "annotated" / "masks" / name, tmp_path / "masks" / name)
+    (tmp_path / "val.list").write_text("case000\n")
+    (tmp_path / "test.list").write_text("case001\n")
+    with pytest.raises(DatasetError, match="no labeled training images"):
+        folder_datalist(str(tmp_path), 3)
+
+
+def test_bad_label_fraction():
+    with pytest.raises(DatasetError, match="label_fraction"):
+        folder_datalist(".", 3, label_fraction=0)
+
+
+@pytest.mark.skipif(not os.path.isdir(ACDC), reason="../shared/data/ACDC is not present")
+def test_real_acdc_subset_loads_through_the_generic_folder_dataset():
+    d = folder_datalist(ACDC, num_classes=4, label_fraction=5, group_pattern=r"^(patient\d+)", check=False)
+    train_patients = groups(d["labeled"]) | groups(d["unlabeled"])
+    assert len(groups(d["labeled"])) == 4  # ceil(63 * 5 %), 7 of the 70 train.list patients held out as test
+    assert len(train_patients) == 63 and len(groups(d["test"])) == 7 and len(groups(d["validation"])) == 10
+    assert not train_patients & groups(d["validation"]) and not train_patients & groups(d["test"])
+    assert len(d["labeled"]) + len(d["unlabeled"]) + len(d["validation"]) + len(d["test"]) == 1522
