@@ -126,3 +126,23 @@ def test_real_acdc_subset_loads_through_the_generic_folder_dataset():
     assert len(train_patients) == 63 and len(groups(d["test"])) == 7 and len(groups(d["validation"])) == 10
     assert not train_patients & groups(d["validation"]) and not train_patients & groups(d["test"])
     assert len(d["labeled"]) + len(d["unlabeled"]) + len(d["validation"]) + len(d["test"]) == 1522
+
+
+def test_nifti_and_mixed_extensions(tmp_path):
+    import nibabel as nib
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        label = rng.integers(0, 2, (12, 10)).astype(np.uint8)  # NIfTI axes (x, y)
+        nib.save(nib.Nifti1Image(label.astype(np.float32) * 100, np.eye(4)), tmp_path / "images" / f"c{i}.nii.gz")
+        if i % 2:  # a PNG holds rows (y) x columns (x): the same geometry is the transpose
+            Image.fromarray(label.T).save(tmp_path / "masks" / f"c{i}.png")
+        else:
+            nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / "masks" / f"c{i}.nii.gz")
+    d = folder_datalist(str(tmp_path), num_classes=2, label_fraction=100)
+    assert sum(len(v) for v in d.values()) == 6
+    Image.fromarray(rng.integers(0, 2, (12, 10)).astype(np.uint8)).save(tmp_path / "masks" / "c1.png")
+    with pytest.raises(DatasetError, match=r"c1\.png has size \(10, 12\), its image .*c1\.nii\.gz has size \(12, 10\)"):
+        folder_datalist(str(tmp_path), num_classes=2)

@@ -43,3 +43,20 @@ def test_pretraining_refuses_labels(scheduler):
     batch = {"image": torch.rand(2, 1, 16, 16), "label": torch.zeros(2, 1, 16, 16)}
     with pytest.raises(ValueError, match="label"):
         make_trainer(tiny_network(), scheduler, [batch]).run()
+
+
+def test_hard_masks_are_one_hot_with_a_straight_through_gradient(scheduler):
+    network = tiny_network(shared_body=False)
+    seen = []
+    original = network.image_pathway
+
+    def spy(noisy_image, mask, timesteps):
+        seen.append(mask.detach().clone())
+        return original(noisy_image, mask, timesteps)
+
+    network.image_pathway = spy
+    trainer = make_trainer(network, scheduler, [{"image": torch.rand(2, 1, 16, 16)}])
+    trainer.hard_masks = True
+    trainer.run()
+    assert set(seen[0].unique().tolist()) == {0.0, 1.0} and torch.equal(seen[0].sum(1), torch.ones(2, 16, 16))
+    assert sum(p.grad.abs().sum().item() for p in network.mask_body.parameters()) > 0

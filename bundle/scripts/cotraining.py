@@ -10,6 +10,7 @@ from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
 from .diffusion import mask_from_noise, pure_noise, q_sample, reconstruct_image, sample_timesteps
+from .flags import as_bool
 
 
 def cross_pseudo_supervision(loss_function: Callable, logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -77,7 +78,7 @@ class CoTrainer(SupervisedTrainer):
         self.consistency_weight = consistency_weight
         self.reconstruction_loss = reconstruction_loss
         self.rounds = rounds
-        self.reset_rounds = reset_rounds
+        self.reset_rounds = as_bool(reset_rounds)
         self.reconstruction_clip = tuple(reconstruction_clip) if reconstruction_clip is not None else None
         self._labeled_iterator = None
 

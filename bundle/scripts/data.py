@@ -60,6 +60,16 @@ def _list_images(folder: str) -> dict[str, str]:
     return files
 
 
+def list_images(path: str) -> list[str]:
+    """The supported image files of a folder (sorted), or ``[path]`` for a single file."""
+    if os.path.isfile(path):
+        return [path]
+    images = list(_list_images(path).values())
+    if not images:
+        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return images
+
+
 def _read_list(path: str) -> list[str]:
     if not os.path.isfile(path):
         raise DatasetError(f"list file not found: {path}")

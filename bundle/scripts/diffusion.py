@@ -63,3 +63,13 @@ def reconstruct_image(
     to the data range as DDPM samplers do (``clip_denoised``)."""
     image = predict_x0(scheduler, noisy_image, network.image_pathway(noisy_image, mask, timesteps), timesteps)
     return image if clip is None else image.clamp(*clip)
+
+
+def mask_condition(logits: torch.Tensor, hard: bool = False) -> torch.Tensor:
+    """The clean mask given to the image pathway: ``softmax(logits)``, or with ``hard`` the one-hot argmax
+    whose gradient is the softmax's (straight-through estimator)."""
+    probabilities = torch.softmax(logits, dim=1)
+    if not hard:
+        return probabilities
+    one_hot = torch.zeros_like(probabilities).scatter_(1, probabilities.argmax(dim=1, keepdim=True), 1.0)
+    return one_hot + (probabilities - probabilities.detach())

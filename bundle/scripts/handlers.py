@@ -14,6 +14,7 @@ from monai.handlers import CheckpointLoader, CheckpointSaver
 from PIL import Image
 
 from .atomic import atomic_json_dump, atomic_torch_save
+from .flags import as_bool
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class ResumeCheckpointLoader(CheckpointLoader):
         self, load_path: str, load_dict: dict, enabled: bool = True, engine_key: str | None = None, **kwargs
     ) -> None:
         super().__init__(load_path=load_path, load_dict=dict(load_dict), **kwargs)
-        self.enabled = enabled
+        self.enabled = as_bool(enabled)
         self.engine_key = engine_key
 
     def attach(self, engine: Engine) -> None:
@@ -122,8 +123,9 @@ _PALETTE = np.array(
 
 
 class SegmentationSnapshot:
-    """Every ``interval`` epochs, draws the last training batch as a grid (one row per sample, one column
-    per entry of ``columns``) and saves it as ``<output_dir>/<prefix>_epoch_NNNN.png`` and to TensorBoard.
+    """Every ``interval`` epochs and at the end, draws the last training batch as a grid (one row per sample,
+    one column per entry of ``columns``) and saves it as ``<output_dir>/<prefix>_epoch_NNNN.png`` and to
+    TensorBoard.
 
     ``columns`` maps a title to an output key; entries named ``image``/``reconstruction`` are drawn as
     images, any other as a label map (class logits or probabilities are argmax-ed first). 3D data shows
@@ -147,10 +149,12 @@ class SegmentationSnapshot:
         self.summary_writer = summary_writer
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval), self)
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval) | Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
         output = engine.state.output
+        if output is None:  # a resumed stage that had already finished
+            return
         rows = []
         num = min(self.max_samples, output["image"].shape[0])
         for i in range(num):

@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer, SlidingWindowInferer
 from monai.networks.schedulers import DDPMScheduler
 
-from .diffusion import pure_noise
+from .diffusion import mask_from_noise, pure_noise, sample_timesteps
 
 
 class MaskPathwayInferer(Inferer):
@@ -61,3 +61,16 @@ class MaskPathwayInferer(Inferer):
         if self.sliding_window is None:
             return predict(inputs)
         return self.sliding_window(inputs, predict)
+
+
+class RandomTimestepInferer(Inferer):
+    """Training forward of the mask pathway: class logits from a pure-noise mask at a random time step
+    per sample, as the networks see it in co-training (used by the supervised baseline)."""
+
+    def __init__(self, noise_scheduler: DDPMScheduler) -> None:
+        super().__init__()
+        self.noise_scheduler = noise_scheduler
+
+    def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+        timesteps = sample_timesteps(self.noise_scheduler, inputs.shape[0], inputs.device)
+        return mask_from_noise(network, self.noise_scheduler, inputs, timesteps)

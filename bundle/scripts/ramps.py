@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class LinearRamp:
     """``max_value * min(step / length, 1)``; the paper's lambda with ``step`` = current epoch (1-based)
@@ -15,3 +17,18 @@ class LinearRamp:
 
     def __call__(self, step: int) -> float:
         return self.max_value * min(max(step, 0) / self.length, 1.0)
+
+
+class SigmoidRamp:
+    """``max_value * exp(-5 (1 - x)^2)`` with ``x = min(step / length, 1)`` (Laine & Aila 2017; the SSL4MIS
+    default): a slow start that keeps pseudo-label terms small while the networks learn from labels."""
+
+    def __init__(self, max_value: float, length: int) -> None:
+        if length <= 0:
+            raise ValueError(f"ramp length must be positive, got {length}.")
+        self.max_value = float(max_value)
+        self.length = int(length)
+
+    def __call__(self, step: int) -> float:
+        x = min(max(step, 0) / self.length, 1.0)
+        return self.max_value * math.exp(-5.0 * (1.0 - x) ** 2)

@@ -9,7 +9,8 @@ from monai.engines import SupervisedTrainer
 from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
-from .diffusion import mask_from_noise, pure_noise, reconstruct_image, sample_timesteps
+from .diffusion import mask_condition, mask_from_noise, pure_noise, reconstruct_image, sample_timesteps
+from .flags import as_bool
 
 
 class TeacherPretrainer(SupervisedTrainer):
@@ -17,8 +18,11 @@ class TeacherPretrainer(SupervisedTrainer):
 
     Each iteration: ``m = f_m(i, v_m, t)`` from a pure-noise mask (Eq. 5), then
     ``i' = f_i(v_i, softmax(m), t')`` from a pure-noise image (Eq. 6), and ``loss = MSE(i, i')`` (Eq. 7);
-    the gradient reaches the mask pathway through ``softmax(m)``. Batches must not carry labels: a batch
-    with a ``label`` entry is rejected, so no annotation can reach this stage.
+    the gradient reaches the mask pathway through ``softmax(m)``. With ``hard_masks`` the image pathway is
+    given ``one_hot(argmax(m))`` instead, with the softmax gradient passed straight through: the mask can
+    then carry at most log2(K) bits per pixel and must partition the image into regions rather than encode
+    its intensities. Batches must not carry labels: a batch with a ``label`` entry is rejected, so no
+    annotation can reach this stage.
 
     Engine output: ``image``, ``pred`` (mask logits), ``reconstruction``, ``loss`` and ``scalars``
     (values for TensorBoard).
@@ -34,6 +38,7 @@ class TeacherPretrainer(SupervisedTrainer):
         noise_scheduler: DDPMScheduler,
         loss_function: Callable = torch.nn.MSELoss(),
         reconstruction_clip: Sequence[float] | None = None,
+        hard_masks: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -48,6 +53,7 @@ class TeacherPretrainer(SupervisedTrainer):
         )
         self.noise_scheduler = noise_scheduler
         self.reconstruction_clip = tuple(reconstruction_clip) if reconstruction_clip is not None else None
+        self.hard_masks = as_bool(hard_masks)
 
     def _iteration(self, engine: TeacherPretrainer, batchdata: dict) -> dict:
         if CommonKeys.LABEL in batchdata:
@@ -66,7 +72,7 @@ class TeacherPretrainer(SupervisedTrainer):
         image_timesteps = sample_timesteps(scheduler, batch_size, images.device)
         noisy_image = pure_noise(scheduler, images.shape, image_timesteps, images)
         reconstruction = reconstruct_image(
-            network, scheduler, noisy_image, torch.softmax(mask_logits, dim=1), image_timesteps,
+            network, scheduler, noisy_image, mask_condition(mask_logits, engine.hard_masks), image_timesteps,
             engine.reconstruction_clip,
         )
         loss = engine.loss_function(reconstruction, images)

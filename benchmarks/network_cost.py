@@ -1,0 +1,95 @@
+"""Parameters and step times of the dual-pathway network: shared body vs one UNet per pathway.
+
+Prints, per design: parameter count, one mask-pathway forward+backward, one teacher-pretraining
+iteration and one co-training iteration (labeled + unlabeled batch, R rounds), measured side by side in
+one process (medians of ``--repeats`` runs after one warm-up).
+
+    python benchmarks/network_cost.py --size 128 --channels 16 32 64 128 --num-classes 4 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+from monai.losses import DiceCELoss
+from monai.networks.schedulers import DDPMScheduler
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bundle"))
+from scripts.cotraining import CoTrainer  # noqa: E402
+from scripts.networks import DualPathwayDiffusionUNet  # noqa: E402
+from scripts.ramps import LinearRamp  # noqa: E402
+from scripts.teacher_pretraining import TeacherPretrainer  # noqa: E402
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--spatial-dims", type=int, default=2)
+    parser.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--norm-groups", type=int, default=8)
+    parser.add_argument("--num-classes", type=int, default=4)
+    parser.add_argument("--image-channels", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=8, help="unlabeled batch; the labeled batch is the same")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    scheduler = DDPMScheduler(num_train_timesteps=1000, schedule="linear_beta", beta_start=1e-4, beta_end=0.02)
+    shape = (args.batch_size, args.image_channels, *([args.size] * args.spatial_dims))
+    loss = DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=0.0)
+    print(f"input {shape}, channels {args.channels}, {args.num_classes} classes, R={args.rounds}, "
+          f"{args.threads} threads")
+
+    def network() -> DualPathwayDiffusionUNet:
+        return DualPathwayDiffusionUNet(
+            args.spatial_dims, args.image_channels, args.num_classes, channels=args.channels,
+            attention_levels=[False] * len(args.channels), num_res_blocks=1, norm_num_groups=args.norm_groups,
+            num_head_channels=args.channels[-1], shared_body=shared,
+        )
+
+    for shared in (True, False):
+        net, student = network(), network()
+        images = torch.rand(shape) * 2 - 1
+        labels = torch.randint(0, args.num_classes, (args.batch_size, 1, *shape[2:])).float()
+        unlabeled = [{"image": images}]
+        pretrainer = TeacherPretrainer(
+            "cpu", 1, unlabeled, net, torch.optim.Adam(net.parameters(), 1e-3), scheduler, reconstruction_clip=(-1, 1)
+        )
+        cotrainer = CoTrainer(
+            "cpu", 1, unlabeled, [{"image": images, "label": labels}], student,
+            torch.optim.Adam(student.parameters(), 1e-3), net, torch.optim.Adam(net.parameters(), 1e-3), scheduler,
+            loss, LinearRamp(5.0, 1), rounds=args.rounds, reconstruction_clip=(-1, 1),
+        )
+
+        def mask_step():
+            logits = net(images, torch.randn(args.batch_size, args.num_classes, *shape[2:]), torch.zeros(
+                args.batch_size, dtype=torch.long))
+            loss(logits, labels).backward()
+
+        params = sum(p.numel() for p in net.parameters())
+        mask = median_seconds(mask_step, args.repeats)
+        pretrain = median_seconds(lambda: pretrainer.run(), args.repeats)
+        cotrain = median_seconds(lambda: cotrainer.run(), args.repeats)
+        print(f"{'shared body ' if shared else 'two bodies  '} params {params / 1e6:6.2f} M | "
+              f"mask pathway fwd+bwd {mask:6.3f} s | pretraining iteration {pretrain:6.3f} s | "
+              f"co-training iteration {cotrain:6.3f} s")
+
+
+if __name__ == "__main__":
+    main()
