@@ -124,7 +124,7 @@ _PALETTE = np.array(
 
 class SegmentationSnapshot:
     """Every ``interval`` epochs and at the end, draws the last training batch as a grid (one row per sample,
-    one column per entry of ``columns``) and saves it as ``<output_dir>/<prefix>_epoch_NNNN.png`` and to
+    ``max_samples`` spread over the batch; one column per entry of ``columns``) and saves it as ``<output_dir>/<prefix>_epoch_NNNN.png`` and to
     TensorBoard.
 
     ``columns`` maps a title to an output key; entries named ``image``/``reconstruction`` are drawn as
@@ -156,8 +156,9 @@ class SegmentationSnapshot:
         if output is None:  # a resumed stage that had already finished
             return
         rows = []
-        num = min(self.max_samples, output["image"].shape[0])
-        for i in range(num):
+        batch_size = output["image"].shape[0]
+        # rows spread over the batch, so that co-training shows labeled and unlabeled samples
+        for i in np.unique(np.linspace(0, batch_size - 1, min(self.max_samples, batch_size)).round().astype(int)):
             tiles = [self._tile(key, output[key][i]) for key in self.columns.values() if output.get(key) is not None]
             rows.append(np.concatenate(tiles, axis=1))
         grid = np.concatenate(rows, axis=0)
