@@ -135,3 +135,14 @@ def test_co_trained_student_beats_chance_clearly(tmp_path):
     )
     report = read_report(tmp_path / "models" / "test_metrics.json")
     assert report["dice"]["mean"] > 0.6, report
+
+
+@pytest.mark.parametrize("overlays", [["datasets/acdc.yaml"], ["datasets/acdc.yaml", "profiles/cpu_2d.yaml"]])
+def test_overlays_build_a_network_that_fits_their_image_size(overlays):
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, c) for c in ["train.yaml", *overlays]])
+    network = parser.get_parsed_content("network_def")
+    size = parser.get_parsed_content("spatial_size")
+    image = torch.zeros(1, parser.get_parsed_content("image_channels"), *size)
+    noise = torch.zeros(1, parser.get_parsed_content("num_classes"), *size)
+    assert network(image, noise, torch.zeros(1, dtype=torch.long)).shape == noise.shape
