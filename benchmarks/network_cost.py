@@ -2,7 +2,7 @@
 
 Prints, per design: parameter count, one mask-pathway forward+backward, one teacher-pretraining
 iteration and one co-training iteration (labeled + unlabeled batch, R rounds), measured side by side in
-one process (medians of ``--repeats`` runs after one warm-up).
+one process, the two designs alternating (medians of ``--repeats`` runs after one warm-up).
 
     python benchmarks/network_cost.py --size 128 --channels 16 32 64 128 --num-classes 4 --rounds 2
 """
@@ -26,16 +26,6 @@ from scripts.ramps import LinearRamp  # noqa: E402
 from scripts.teacher_pretraining import TeacherPretrainer  # noqa: E402
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
@@ -56,15 +46,15 @@ def main() -> None:
     print(f"input {shape}, channels {args.channels}, {args.num_classes} classes, R={args.rounds}, "
           f"{args.threads} threads")
 
-    def network() -> DualPathwayDiffusionUNet:
+    def network(shared: bool) -> DualPathwayDiffusionUNet:
         return DualPathwayDiffusionUNet(
             args.spatial_dims, args.image_channels, args.num_classes, channels=args.channels,
             attention_levels=[False] * len(args.channels), num_res_blocks=1, norm_num_groups=args.norm_groups,
             num_head_channels=args.channels[-1], shared_body=shared,
         )
 
-    for shared in (True, False):
-        net, student = network(), network()
+    def setup(shared: bool) -> dict:
+        net, student = network(shared), network(shared)
         images = torch.rand(shape) * 2 - 1
         labels = torch.randint(0, args.num_classes, (args.batch_size, 1, *shape[2:])).float()
         unlabeled = [{"image": images}]
@@ -78,18 +68,33 @@ def main() -> None:
         )
 
         def mask_step():
-            logits = net(images, torch.randn(args.batch_size, args.num_classes, *shape[2:]), torch.zeros(
-                args.batch_size, dtype=torch.long))
-            loss(logits, labels).backward()
+            noise = torch.randn(args.batch_size, args.num_classes, *shape[2:])
+            loss(net(images, noise, torch.zeros(args.batch_size, dtype=torch.long)), labels).backward()
 
-        params = sum(p.numel() for p in net.parameters())
-        mask = median_seconds(mask_step, args.repeats)
-        pretrain = median_seconds(lambda: pretrainer.run(), args.repeats)
-        cotrain = median_seconds(lambda: cotrainer.run(), args.repeats)
-        print(f"{'shared body ' if shared else 'two bodies  '} params {params / 1e6:6.2f} M | "
-              f"mask pathway fwd+bwd {mask:6.3f} s | pretraining iteration {pretrain:6.3f} s | "
-              f"co-training iteration {cotrain:6.3f} s")
+        return {
+            "params": sum(p.numel() for p in net.parameters()),
+            "mask pathway fwd+bwd": mask_step,
+            "pretraining iteration": pretrainer.run,
+            "co-training iteration": cotrainer.run,
+        }
 
+    designs = {"shared body": setup(True), "two bodies": setup(False)}
+    times = {name: {} for name in designs}
+    for step in ("mask pathway fwd+bwd", "pretraining iteration", "co-training iteration"):
+        # the two designs alternate, so that drifts of the machine's speed hit both alike
+        for name, design in designs.items():
+            design[step]()  # warm-up
+        samples = {name: [] for name in designs}
+        for _ in range(args.repeats):
+            for name, design in designs.items():
+                start = time.perf_counter()
+                design[step]()
+                samples[name].append(time.perf_counter() - start)
+        for name in designs:
+            times[name][step] = statistics.median(samples[name])
+    for name, design in designs.items():
+        print(f"{name:12s} params {design['params'] / 1e6:6.2f} M | "
+              + " | ".join(f"{step} {seconds:6.3f} s" for step, seconds in times[name].items()))
 
 if __name__ == "__main__":
     main()
