@@ -96,5 +96,6 @@ def main() -> None:
         print(f"{name:12s} params {design['params'] / 1e6:6.2f} M | "
               + " | ".join(f"{step} {seconds:6.3f} s" for step, seconds in times[name].items()))
 
+
 if __name__ == "__main__":
     main()

@@ -124,8 +124,8 @@ _PALETTE = np.array(
 
 class SegmentationSnapshot:
     """Every ``interval`` epochs and at the end, draws the last training batch as a grid (one row per sample,
-    ``max_samples`` spread over the batch; one column per entry of ``columns``) and saves it as ``<output_dir>/<prefix>_epoch_NNNN.png`` and to
-    TensorBoard.
+    ``max_samples`` rows spread over the batch; one column per entry of ``columns``) and saves it as
+    ``<output_dir>/<prefix>_epoch_NNNN.png`` and to TensorBoard.
 
     ``columns`` maps a title to an output key; entries named ``image``/``reconstruction`` are drawn as
     images, any other as a label map (class logits or probabilities are argmax-ed first). 3D data shows
