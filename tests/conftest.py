@@ -21,6 +21,19 @@ def tiny_network(spatial_dims=2, image_channels=1, num_classes=3, shared_body=Tr
     )
 
 
+def spy_on_image_pathway(network):
+    """Records (detached) every mask the network's image pathway is given; returns the list."""
+    masks = []
+    original = network.image_pathway
+
+    def spy(noisy_image, mask, timesteps):
+        masks.append(mask.detach().clone())
+        return original(noisy_image, mask, timesteps)
+
+    network.image_pathway = spy
+    return masks
+
+
 def write_folder_dataset(root, num_images=12, size=16, num_classes=3, lists=None, seed=0, with_masks=True):
     """Images and masks as PNG under root/images and root/masks; lists maps 'train.list' etc. to ids."""
     rng = np.random.default_rng(seed)

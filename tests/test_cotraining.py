@@ -1,7 +1,7 @@
 import torch
 from monai.losses import DiceCELoss
 
-from conftest import tiny_network
+from conftest import spy_on_image_pathway, tiny_network
 from scripts.cotraining import CoTrainer, cross_pseudo_supervision
 from scripts.ramps import LinearRamp
 
@@ -51,18 +51,6 @@ def test_align_target_is_label_or_student_argmax(scheduler):
     assert torch.equal(align_target[:2].float(), labels)
     assert torch.equal(align_target[2:], student_argmax[2:])
     assert not torch.equal(align_target[:2], student_argmax[:2])
-
-
-def spy_on_image_pathway(network):
-    masks = []
-    original = network.image_pathway
-
-    def spy(noisy_image, mask, timesteps):
-        masks.append(mask.detach().clone())
-        return original(noisy_image, mask, timesteps)
-
-    network.image_pathway = spy
-    return masks
 
 
 def test_rounds_are_iterative_by_default_and_reset_on_request(scheduler):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import tiny_network
+from conftest import spy_on_image_pathway, tiny_network
 from scripts.teacher_pretraining import TeacherPretrainer
 
 
@@ -47,14 +47,7 @@ def test_pretraining_refuses_labels(scheduler):
 
 def test_hard_masks_are_one_hot_with_a_straight_through_gradient(scheduler):
     network = tiny_network(shared_body=False)
-    seen = []
-    original = network.image_pathway
-
-    def spy(noisy_image, mask, timesteps):
-        seen.append(mask.detach().clone())
-        return original(noisy_image, mask, timesteps)
-
-    network.image_pathway = spy
+    seen = spy_on_image_pathway(network)
     trainer = make_trainer(network, scheduler, [{"image": torch.rand(2, 1, 16, 16)}])
     trainer.hard_masks = True
     trainer.run()
