@@ -1,14 +1,26 @@
 import os
 import shutil
+import tempfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import write_folder_dataset
-from scripts.data import DatasetError, folder_datalist
+from scripts.datasets import prepare
+from scripts.datasets.splits import DatasetError
 
 ACDC = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ACDC")
+
+
+def folder_datalist(root, num_classes, label_fraction=100.0, seed=0, check=True, **options):
+    """The generic folder layout through ``prepare``; the datalist JSON goes to a fresh folder."""
+    import tempfile
+
+    return prepare(
+        "folder", root, tempfile.mkdtemp(), num_classes=num_classes, label_fraction=label_fraction, seed=seed,
+        check=check, options=options,
+    )
 
 
 def groups(items):
@@ -120,7 +132,7 @@ def test_bad_label_fraction():
 
 @pytest.mark.skipif(not os.path.isdir(ACDC), reason="../shared/data/ACDC is not present")
 def test_real_acdc_subset_loads_through_the_generic_folder_dataset():
-    d = folder_datalist(ACDC, num_classes=4, label_fraction=5, group_pattern=r"^(patient\d+)", check=False)
+    d = prepare("acdc", ACDC, tempfile.mkdtemp(), num_classes=4, label_fraction=5, check=False)
     train_patients = groups(d["labeled"]) | groups(d["unlabeled"])
     assert len(groups(d["labeled"])) == 4  # ceil(63 * 5 %), 7 of the 70 train.list patients held out as test
     assert len(train_patients) == 63 and len(groups(d["test"])) == 7 and len(groups(d["validation"])) == 10

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temporary file in the target folder, then ``os.replace``."""
+"""Atomic file writes: a temporary file in the target folder (same extension), then ``os.replace``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=f"-{os.path.basename(path)}")
     os.close(fd)
     try:
         write(tmp_path)

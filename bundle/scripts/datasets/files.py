@@ -1,0 +1,105 @@
+"""Reading and converting dataset files; every failure is a ``DatasetError`` naming the file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Sequence
+
+import numpy as np
+from monai.transforms import LoadImage
+from PIL import Image
+
+from ..atomic import atomic_write
+from .splits import DatasetError
+
+_loader = LoadImage(image_only=True)
+
+
+def find_folder(root: str, holds: Callable[[str], bool], what: str, max_depth: int = 2) -> str:
+    """The shallowest folder at most ``max_depth`` levels below ``root`` (breadth first, sorted) for which
+    ``holds(folder)`` is true: publishers' archives unpack with one or two wrapper folders."""
+    if not os.path.isdir(root):
+        raise DatasetError(f"dataset folder not found: {root}")
+    level = [root]
+    for _ in range(max_depth + 1):
+        for folder in level:
+            if holds(folder):
+                return folder
+        level = [
+            os.path.join(folder, name) for folder in level for name in sorted(os.listdir(folder))
+            if os.path.isdir(os.path.join(folder, name))
+        ]
+    raise DatasetError(f"no {what} in {root} or its subfolders")
+
+
+def read_array(path: str) -> np.ndarray:
+    """A file's voxels through MONAI's readers (channels last for colour images)."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"file not found: {path}")
+    try:
+        return np.asarray(_loader(path))
+    except Exception as error:  # any reader failure: report which file
+        raise DatasetError(f"cannot read {path}: {error}") from error
+
+
+def read_picture(path: str) -> np.ndarray:
+    """A BMP/PNG/JPEG as stored: rows x columns (x channels), palette indices kept."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"file not found: {path}")
+    try:
+        with Image.open(path) as picture:
+            return np.asarray(picture)
+    except Exception as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+
+
+def binary_mask(values: np.ndarray, path: str, foreground: Collection[int]) -> np.ndarray:
+    """0/1 mask from a binary annotation whose foreground value is one of ``foreground`` (e.g. 255);
+    any other value than 0 and those is an error naming ``path``."""
+    values = values.astype(np.int64) if values.dtype == bool else values
+    present = set(np.unique(values).tolist())
+    unexpected = sorted(present - {0, *foreground})
+    if unexpected:
+        raise DatasetError(
+            f"mask {path} has values {unexpected[:10]}; expected 0 (background) and {sorted(foreground)} (foreground)."
+        )
+    return (values != 0).astype(np.uint8)
+
+
+def is_current(target: str, source: str) -> bool:
+    """``target`` exists and is not older than ``source`` (a conversion can be skipped)."""
+    return os.path.isfile(target) and os.path.getmtime(target) >= os.path.getmtime(source)
+
+
+def convert(source: str, target: str, make: Callable[[str], None]) -> str:
+    """Write ``target`` from ``source`` with ``make(tmp_path)`` unless it is current; returns ``target``."""
+    if not is_current(target, source):
+        atomic_write(target, make)
+    return target
+
+
+def save_png(mask: np.ndarray, path: str) -> None:
+    """A uint8 label map as PNG (rows x columns)."""
+    Image.fromarray(mask.astype(np.uint8)).save(path, format="PNG")
+
+
+def check_items(items: Sequence[dict], num_classes: int) -> None:
+    """Read every image (and mask): unreadable files, image/mask size mismatches and label values outside
+    ``0..num_classes-1`` raise a ``DatasetError`` naming the file."""
+    for item in items:
+        image = read_array(item["image"])
+        if "label" not in item:
+            continue
+        mask = read_array(item["label"])
+        if image.shape[: mask.ndim] != mask.shape and image.shape[-mask.ndim :] != mask.shape:
+            raise DatasetError(
+                f"mask {item['label']} has size {mask.shape}, its image {item['image']} has size {image.shape}."
+            )
+        values = np.unique(mask)
+        bad = values[(values < 0) | (values >= num_classes) | (values != np.round(values))]
+        if bad.size:
+            shown = [int(v) if v == round(v) else float(v) for v in bad.tolist()]
+            raise DatasetError(
+                f"mask {item['label']} has label values {shown} outside 0..{num_classes - 1} "
+                f"(num_classes={num_classes})."
+            )

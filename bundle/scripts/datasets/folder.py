@@ -1,0 +1,142 @@
+"""The generic 2D/3D folder dataset: ``images/`` and ``masks/`` with matching names.
+
+* an image's mask is the file in ``masks/`` with the same name stem (any supported extension); images
+  without a mask are unlabeled;
+* list files (``train.list``, ``val.list``, ``test.list`` in the dataset folder when not given) hold case
+  ids, one a line; an image belongs to the listed id that prefixes its stem (followed by a non-alphanumeric
+  character or the end), else it is a case of its own. With a training list, images of no listed id are
+  ignored; without one, they form the training split;
+* ``group_pattern`` (a regular expression; its first group, or the whole match) maps a case id to a group
+  (e.g. a patient), so that a group never straddles two splits or the labeled/unlabeled boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+
+from .splits import Case, DatasetError
+
+IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
+LIST_FILES = {"train": "train.list", "validation": "val.list", "test": "test.list"}
+
+
+def split_extension(filename: str) -> tuple[str, str]:
+    """``('case_01', '.nii.gz')`` for ``case_01.nii.gz``; ``(filename, '')`` for unsupported files."""
+    lower = filename.lower()
+    for ext in IMAGE_EXTENSIONS:
+        if lower.endswith(ext):
+            return filename[: -len(ext)], ext
+    return filename, ""
+
+
+def images_by_stem(folder: str) -> dict[str, str]:
+    """``{stem: path}`` of the supported image files in ``folder``."""
+    if not os.path.isdir(folder):
+        raise DatasetError(f"folder not found: {folder}")
+    files: dict[str, str] = {}
+    for name in sorted(os.listdir(folder)):
+        stem, ext = split_extension(name)
+        if not ext or name.startswith("."):
+            continue
+        if stem in files:
+            raise DatasetError(f"two files with the stem '{stem}' in {folder}: {os.path.basename(files[stem])}, {name}")
+        files[stem] = os.path.join(folder, name)
+    return files
+
+
+def list_images(path: str) -> list[str]:
+    """The supported image files of a folder (sorted), or ``[path]`` for a single file."""
+    if os.path.isfile(path):
+        return [path]
+    images = list(images_by_stem(path).values())
+    if not images:
+        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return images
+
+
+def read_list(path: str) -> list[str]:
+    """The ids of a list file, one a line, in file order."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"list file not found: {path}")
+    with open(path) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise DatasetError(f"list file is empty: {path}")
+    return ids
+
+
+def _case_of(stem: str, ids: Sequence[str]) -> str | None:
+    best = None
+    for case in ids:
+        if stem.startswith(case) and (len(stem) == len(case) or not stem[len(case)].isalnum()):
+            if best is None or len(case) > len(best):
+                best = case
+    return best
+
+
+def find_cases(
+    root: str,
+    output_dir: str | None = None,
+    train_list: str | None = None,
+    val_list: str | None = None,
+    test_list: str | None = None,
+    group_pattern: str | None = None,
+    image_folder: str = "images",
+    mask_folder: str = "masks",
+) -> tuple[list[Case], dict[str, list[str]]]:
+    """The cases of a folder dataset and the groups its list files assign to each split.
+
+    List file paths are relative to ``root`` unless absolute. Files are used in place (``output_dir`` unused).
+    """
+    if not os.path.isdir(root):
+        raise DatasetError(f"dataset folder not found: {root}")
+    image_dir, mask_dir = os.path.join(root, image_folder), os.path.join(root, mask_folder)
+    if not os.path.isdir(image_dir):
+        raise DatasetError(f"no '{image_folder}' folder in {root} (expected {image_folder}/ and {mask_folder}/)")
+    images = images_by_stem(image_dir)
+    if not images:
+        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
+    masks = images_by_stem(mask_dir) if os.path.isdir(mask_dir) else {}
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        raise DatasetError(f"mask without an image: {masks[orphans[0]]} ({len(orphans)} in all)")
+
+    given = {"train": train_list, "validation": val_list, "test": test_list}
+    list_paths = {}
+    for name, path in given.items():
+        if path is None and os.path.isfile(os.path.join(root, LIST_FILES[name])):
+            path = LIST_FILES[name]
+        if path is not None:
+            list_paths[name] = path if os.path.isabs(path) else os.path.join(root, path)
+    lists = {name: read_list(path) for name, path in list_paths.items()}
+    all_ids = [case for ids in lists.values() for case in ids]
+    stems_of: dict[str, list[str]] = defaultdict(list)
+    for stem in images:
+        case = _case_of(stem, all_ids) or (None if "train" in lists else stem)
+        if case is not None:
+            stems_of[case].append(stem)
+    for name, path in list_paths.items():
+        for case in lists[name]:
+            if case not in stems_of:
+                raise DatasetError(f"{path}: no image in {image_dir} matches id '{case}'")
+
+    pattern = re.compile(group_pattern) if group_pattern else None
+
+    def group_of(case: str) -> str:
+        if pattern is None:
+            return case
+        match = pattern.search(case)
+        if match is None:
+            raise DatasetError(f"group_pattern '{group_pattern}' does not match case id '{case}'")
+        return match.group(1) if match.groups() else match.group(0)
+
+    cases = [
+        Case(image=images[stem], label=masks.get(stem), group=group_of(case))
+        for case, stems in stems_of.items()
+        for stem in stems
+    ]
+    splits = {name: list(dict.fromkeys(group_of(case) for case in ids)) for name, ids in lists.items()}
+    return cases, splits
