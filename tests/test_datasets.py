@@ -325,3 +325,14 @@ def test_fetch_resumes_a_partial_download_and_verifies_md5(tmp_path):
         assert not (tmp_path / "other.zip").exists()
     finally:
         server.shutdown()
+
+
+def test_training_from_a_written_datalist(tmp_path):
+    layouts.write_ph2(tmp_path / "PH2")
+    written = prepare("ph2", tmp_path / "PH2", tmp_path / "out", label_fraction=20, seed=5)
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, name) for name in
+                        ("train.yaml", "datasets/ph2.yaml", "datasets/datalist.yaml")])
+    parser["datalist_file"] = str(tmp_path / "out" / "datalist.json")
+    parser["label_fraction"] = 100  # ignored: the lists are taken as written
+    assert parser.get_parsed_content("datalist") == written
