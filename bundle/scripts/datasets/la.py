@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import os
 
+import h5py
+import nibabel as nib
 import numpy as np
+import SimpleITK as sitk
+from monai.data import load_decathlon_datalist
 
 from ..atomic import atomic_write
 from .files import binary_mask, convert, find_folder, is_current
@@ -49,8 +53,6 @@ def _select(case_ids: list[str], lists: dict[str, list[str]], where: str) -> lis
 
 
 def read_h5_volume(path: str) -> tuple[np.ndarray, np.ndarray]:
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             missing = [key for key in ("image", "label") if key not in f]
@@ -65,14 +67,13 @@ def read_h5_volume(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save_nifti(array: np.ndarray, path: str) -> None:
-    import nibabel as nib
-
     nib.save(nib.Nifti1Image(array, np.diag([SPACING_MM, SPACING_MM, SPACING_MM, 1.0])), path)
 
 
 def find_cases_preprocessed(root: str, output_dir: str) -> tuple[list[Case], dict[str, list[str]]]:
-    holds = lambda f: os.path.isdir(os.path.join(f, PREPROCESSED_FOLDER))  # noqa: E731
-    base = find_folder(root, holds, f"'{PREPROCESSED_FOLDER}' folder")
+    base = find_folder(
+        root, lambda f: os.path.isdir(os.path.join(f, PREPROCESSED_FOLDER)), f"'{PREPROCESSED_FOLDER}' folder"
+    )
     volumes = os.path.join(base, PREPROCESSED_FOLDER)
     lists = _lists(base)
     case_ids = sorted(d for d in os.listdir(volumes) if os.path.isdir(os.path.join(volumes, d)))
@@ -91,8 +92,6 @@ def find_cases_preprocessed(root: str, output_dir: str) -> tuple[list[Case], dic
 
 
 def _nrrd_label_to_nifti(source: str, tmp: str) -> None:
-    import SimpleITK as sitk
-
     label = sitk.ReadImage(source)
     mask = sitk.GetImageFromArray(binary_mask(sitk.GetArrayFromImage(label), source, foreground=(1, 255)))
     mask.CopyInformation(label)
@@ -100,8 +99,6 @@ def _nrrd_label_to_nifti(source: str, tmp: str) -> None:
 
 
 def _nrrd_image_to_nifti(source: str, tmp: str) -> None:
-    import SimpleITK as sitk
-
     sitk.WriteImage(sitk.ReadImage(source), tmp, useCompression=True)
 
 
@@ -143,8 +140,6 @@ def find_cases_challenge(root: str, output_dir: str) -> tuple[list[Case], dict[s
 
 
 def find_cases_decathlon(root: str, output_dir: str | None = None) -> tuple[list[Case], dict[str, list[str]]]:
-    from monai.data import load_decathlon_datalist
-
     folder = find_folder(root, lambda f: os.path.isfile(os.path.join(f, "dataset.json")), "Decathlon dataset.json")
     manifest = os.path.join(folder, "dataset.json")
     try:
