@@ -336,3 +336,14 @@ def test_training_from_a_written_datalist(tmp_path):
     parser["datalist_file"] = str(tmp_path / "out" / "datalist.json")
     parser["label_fraction"] = 100  # ignored: the lists are taken as written
     assert parser.get_parsed_content("datalist") == written
+
+
+def test_preparing_config_id_writes_the_datalist_only(tmp_path, capsys):
+    layouts.write_glas(tmp_path / "GlaS")
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, "train.yaml"), os.path.join(CONFIGS, "datasets", "glas.yaml")])
+    parser["dataset_dir"], parser["output_dir"] = str(tmp_path / "GlaS"), str(tmp_path / "eval")
+    parser["ckpt_dir"] = str(tmp_path / "models")
+    parser.get_parsed_content("preparing")
+    assert "'test': 5" in capsys.readouterr().out
+    assert (tmp_path / "eval" / "prepared_data" / "datalist.json").is_file() and not (tmp_path / "models").exists()
