@@ -2,7 +2,8 @@ import torch
 from monai.losses import DiceCELoss
 
 from conftest import spy_on_image_pathway, tiny_network
-from scripts.cotraining import CoTrainer, cross_pseudo_supervision
+from scripts.cotraining import CoTrainer
+from scripts.losses import cross_pseudo_supervision
 from scripts.ramps import LinearRamp
 
 CE = DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=0.0)

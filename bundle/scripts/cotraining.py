@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-from monai.engines import SupervisedTrainer
 from monai.networks.schedulers import DDPMScheduler
-from monai.utils import CommonKeys
 
 from .diffusion import mask_from_noise, pure_noise, q_sample, reconstruct_image, sample_timesteps
 from .flags import as_bool
+from .losses import cross_pseudo_supervision
+from .semi_supervised import SemiSupervisedTrainer
 
 
-def cross_pseudo_supervision(loss_function: Callable, logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
-    """Eq. 9: each prediction is supervised by the other's argmax; the targets carry no gradient."""
-    target_a = logits_a.argmax(dim=1, keepdim=True).detach()
-    target_b = logits_b.argmax(dim=1, keepdim=True).detach()
-    return loss_function(logits_a, target_b) + loss_function(logits_b, target_a)
-
-
-class CoTrainer(SupervisedTrainer):
+class CoTrainer(SemiSupervisedTrainer):
     """Co-trains a pretrained teacher and a fresh student (both dual-pathway networks), each with its own
     optimizer. ``network``/``optimizer`` are the student's, so MONAI's validation and checkpoint handlers
     see the student.
 
-    Every iteration takes one unlabeled batch from ``train_data_loader`` (an epoch is one pass over the
-    unlabeled set) and one labeled batch from ``labeled_data_loader`` (cycled; its batch size sets the
-    labeled:unlabeled ratio). Both networks segment the whole batch from the same pure-noise mask (Eq. 8).
+    Every iteration takes a labeled and an unlabeled batch (``SemiSupervisedTrainer``). Both networks segment the whole batch from the same pure-noise mask (Eq. 8).
     The loss (Eq. 15/16) is ``L_sup + lambda * (L_semi + mean_r L_align_r + mean_r L_rec_r)``:
 
     * ``L_sup`` (Eq. 10): ``loss_function`` of teacher and student against the labels, labeled samples only;
@@ -42,65 +33,30 @@ class CoTrainer(SupervisedTrainer):
 
     def __init__(
         self,
-        device: torch.device | str,
-        max_epochs: int,
-        train_data_loader: Iterable,
-        labeled_data_loader: Iterable,
-        network: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
+        *args,
         teacher: torch.nn.Module,
         teacher_optimizer: torch.optim.Optimizer,
         noise_scheduler: DDPMScheduler,
-        loss_function: Callable,
-        consistency_weight: Callable[[int], float],
         reconstruction_loss: Callable = torch.nn.MSELoss(),
         rounds: int = 5,
         reset_rounds: bool = False,
         reconstruction_clip: Sequence[float] | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(
-            device=device,
-            max_epochs=max_epochs,
-            train_data_loader=train_data_loader,
-            network=network,
-            optimizer=optimizer,
-            loss_function=loss_function,
-            decollate=False,
-            **kwargs,
-        )
+        super().__init__(*args, **kwargs)
         if rounds < 0:
             raise ValueError(f"rounds must be >= 0, got {rounds}.")
-        self.labeled_data_loader = labeled_data_loader
         self.teacher = teacher
         self.teacher_optimizer = teacher_optimizer
         self.noise_scheduler = noise_scheduler
-        self.consistency_weight = consistency_weight
         self.reconstruction_loss = reconstruction_loss
         self.rounds = rounds
         self.reset_rounds = as_bool(reset_rounds)
         self.reconstruction_clip = tuple(reconstruction_clip) if reconstruction_clip is not None else None
-        self._labeled_iterator = None
-
-    def _next_labeled_batch(self) -> dict:
-        if self._labeled_iterator is not None:
-            batch = next(self._labeled_iterator, None)
-            if batch is not None:
-                return batch
-        self._labeled_iterator = iter(self.labeled_data_loader)
-        batch = next(self._labeled_iterator, None)
-        if batch is None:
-            raise ValueError("the labeled data loader is empty: co-training needs at least one labeled image.")
-        return batch
 
     def _iteration(self, engine: CoTrainer, batchdata: dict) -> dict:
-        device, non_blocking = engine.state.device, engine.non_blocking
-        labeled = engine._next_labeled_batch()
-        labeled_images = labeled[CommonKeys.IMAGE].to(device, non_blocking=non_blocking)
-        labels = labeled[CommonKeys.LABEL].to(device, non_blocking=non_blocking)
-        unlabeled_images = batchdata[CommonKeys.IMAGE].to(device, non_blocking=non_blocking)
-        images = torch.cat([labeled_images, unlabeled_images])
-        num_labeled = labeled_images.shape[0]
+        device = engine.state.device
+        images, labels, num_labeled = engine.mixed_batch(batchdata)
         scheduler, student, teacher = engine.noise_scheduler, engine.network, engine.teacher
         loss_fn = engine.loss_function
 
@@ -144,22 +100,10 @@ class CoTrainer(SupervisedTrainer):
         engine.optimizer.step()
         engine.teacher_optimizer.step()
 
-        engine.state.output = {
-            CommonKeys.IMAGE: images,
-            CommonKeys.LABEL: align_target,
-            CommonKeys.PRED: student_logits.detach(),
-            "teacher_pred": teacher_logits.detach(),
-            "reconstruction": reconstruction.detach() if reconstruction is not None else None,
-            CommonKeys.LOSS: loss.detach(),
-            "scalars": {
-                "loss/total": loss.item(),
-                "loss/supervised": supervised.item(),
-                "loss/cps": semi.item(),
-                "loss/align": align.item(),
-                "loss/reconstruction": rec.item(),
-                "lambda": weight,
-                "lr/student": engine.optimizer.param_groups[0]["lr"],
-                "lr/teacher": engine.teacher_optimizer.param_groups[0]["lr"],
-            },
-        }
-        return engine.state.output
+        return engine.publish(
+            images, align_target, student_logits, loss, weight,
+            {"supervised": supervised, "cps": semi, "align": align, "reconstruction": rec},
+            {"student": engine.optimizer, "teacher": engine.teacher_optimizer},
+            teacher_pred=teacher_logits.detach(),
+            reconstruction=reconstruction.detach() if reconstruction is not None else None,
+        )

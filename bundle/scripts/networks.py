@@ -67,11 +67,20 @@ class DualPathwayDiffusionUNet(nn.Module):
 
     def forward(self, image: torch.Tensor, noisy_mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """Mask pathway: predict the clean mask logits from the image and a noisy mask at ``timesteps``."""
+        unet, x, labels = self.mask_pathway_body(image, noisy_mask)
+        return unet(x, timesteps, class_labels=labels)[:, : self.num_classes]
+
+    @property
+    def mask_unet(self) -> DiffusionModelUNet:
+        """The UNet of the mask pathway; its first ``num_classes`` output channels are the mask logits."""
+        return self.body if self.shared_body else self.mask_body
+
+    def mask_pathway_body(
+        self, image: torch.Tensor, noisy_mask: torch.Tensor
+    ) -> tuple[DiffusionModelUNet, torch.Tensor, torch.Tensor | None]:
+        """The mask pathway's UNet, input and pathway labels, for heads on its features."""
         x = torch.cat([image, noisy_mask], dim=1)
-        if not self.shared_body:
-            return self.mask_body(x, timesteps)
-        out = self.body(x, timesteps, class_labels=self._pathway_labels(MASK_PATHWAY, x))
-        return out[:, : self.num_classes]
+        return self.mask_unet, x, self._pathway_labels(MASK_PATHWAY, x) if self.shared_body else None
 
     def image_pathway(self, noisy_image: torch.Tensor, mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """Image pathway: predict the noise in ``noisy_image`` given a clean (soft) mask at ``timesteps``."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping
 
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
+
+from .losses import normalised_entropy
 
 
 class PredictiveEntropyd(MapTransform):
@@ -21,7 +22,5 @@ class PredictiveEntropyd(MapTransform):
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
         for key in self.key_iterator(d):
-            probabilities = d[key]
-            entropy = -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(dim=0, keepdim=True)
-            d[self.output_key] = entropy / math.log(probabilities.shape[0])
+            d[self.output_key] = normalised_entropy(d[key][None])[0]
         return d

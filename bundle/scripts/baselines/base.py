@@ -1,0 +1,63 @@
+"""The loop every baseline shares: supervised loss + lambda(epoch) * unsupervised terms."""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.schedulers import DDPMScheduler
+
+from ..diffusion import mask_from_noise, pure_noise, sample_timesteps
+from ..semi_supervised import SemiSupervisedTrainer
+from ..unet_stages import decode, encode
+
+
+class BaselineTrainer(SemiSupervisedTrainer):
+    """Subclasses define ``losses(images, labels, num_labeled)`` returning the trained network's logits
+    for the whole batch, the supervised loss and a dict of unsupervised terms; ``after_step`` runs after
+    the optimizer step (e.g. an EMA update). ``optimizer`` covers every trained module."""
+
+    def __init__(self, *args, noise_scheduler: DDPMScheduler, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.noise_scheduler = noise_scheduler
+
+    def segment(self, network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Class logits of the mask pathway from a pure-noise mask at a random time step per image."""
+        timesteps = sample_timesteps(self.noise_scheduler, images.shape[0], images.device)
+        return mask_from_noise(network, self.noise_scheduler, images, timesteps)
+
+    def segment_with_features(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor], torch.Tensor], list[torch.Tensor]]:
+        """``segment`` for ``network`` through its stages: the logits (exactly the mask pathway's), the
+        encoder's (bottleneck, skips, embedding) and the features entering each decoder up block."""
+        network, scheduler = self.network, self.noise_scheduler
+        timesteps = sample_timesteps(scheduler, images.shape[0], images.device)
+        noise = pure_noise(scheduler, (images.shape[0], network.num_classes, *images.shape[2:]), timesteps, images)
+        unet, x, pathway = network.mask_pathway_body(images, noise)
+        h, skips, emb = encode(unet, x, timesteps, pathway)
+        features, levels = decode(unet.up_blocks, h, skips, emb)
+        return unet.out(features)[:, : network.num_classes], (h, skips, emb), levels
+
+    def losses(
+        self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after every optimizer step."""
+
+    def _iteration(self, engine: BaselineTrainer, batchdata: dict) -> dict:
+        images, labels, num_labeled = engine.mixed_batch(batchdata)
+        engine.network.train()
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        logits, supervised, terms = engine.losses(images, labels, num_labeled)
+        weight = float(engine.consistency_weight(engine.state.epoch))
+        loss = supervised + weight * torch.stack(list(terms.values())).sum()
+        loss.backward()
+        engine.optimizer.step()
+        engine.after_step()
+        pseudo_labels = logits.argmax(dim=1, keepdim=True).detach()
+        shown_labels = torch.cat([labels.to(pseudo_labels.dtype), pseudo_labels[num_labeled:]])
+        return engine.publish(
+            images, shown_labels, logits, loss, weight, {"supervised": supervised, **terms},
+            {"network": engine.optimizer},
+        )

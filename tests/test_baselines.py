@@ -1,0 +1,177 @@
+"""The semi-supervised baselines: the property that defines each, and one iteration of each config in 2D and 3D."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigParser
+
+import publisher_layouts as layouts
+from conftest import tiny_network, write_folder_dataset
+from scripts.baselines.cross_consistency import AuxiliaryDecoders, feature_dropout, feature_noise
+from scripts.baselines.pyramid_consistency import PyramidHeads
+from scripts.diffusion import pure_noise
+from scripts.losses import normalised_entropy, rectified_pyramid_consistency, uncertainty_masked_mse
+from scripts.unet_stages import decode, encode
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "bundle", "configs")
+METHODS = ["em", "cps", "uamt", "cct", "urpc"]
+
+
+def parse(overlays, **settings):
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, name) for name in ["train.yaml", *overlays]])
+    for key, value in settings.items():
+        parser[key] = value
+    return parser
+
+
+def small(tmp_path, dataset_dir, **extra):
+    return {
+        "dataset_dir": str(dataset_dir), "output_dir": str(tmp_path / "eval"), "ckpt_dir": str(tmp_path / "models"),
+        "max_epochs": 2, "epoch_length": 1, "val_interval": 1, "batch_size": 2, "labeled_batch_size": 2,
+        "label_fraction": 50, "network_def#channels": [8, 16, 16, 16], "network_def#num_head_channels": 16, **extra,
+    }
+
+
+@pytest.mark.parametrize("spatial_dims, shared_body", [(2, True), (2, False), (3, True)])
+def test_unet_stages_reproduce_the_mask_pathway(spatial_dims, shared_body):
+    network = tiny_network(spatial_dims=spatial_dims, shared_body=shared_body)
+    image = torch.rand(2, 1, *([16] * spatial_dims))
+    noise, timesteps = torch.randn(2, 3, *([16] * spatial_dims)), torch.tensor([3, 700])
+    unet, x, pathway = network.mask_pathway_body(image, noise)
+    h, skips, emb = encode(unet, x, timesteps, pathway)
+    features, levels = decode(unet.up_blocks, h, skips, emb)
+    assert torch.allclose(unet.out(features)[:, :3], network(image, noise, timesteps), atol=1e-6)
+    assert [level.shape[-1] for level in levels] == [8, 16]  # features entering each up block, coarse to fine
+
+
+def test_entropy_is_zero_for_one_hot_and_one_for_uniform():
+    one_hot = torch.nn.functional.one_hot(torch.randint(0, 4, (2, 8, 8)), 4).permute(0, 3, 1, 2).float()
+    assert normalised_entropy(one_hot).abs().max() < 1e-6
+    assert torch.allclose(normalised_entropy(torch.full((2, 4, 8, 8), 0.25)), torch.ones(2, 1, 8, 8))
+    logits = torch.randn(2, 4, 8, 8, requires_grad=True)
+    em = normalised_entropy(torch.softmax(logits, dim=1)).mean()
+    assert 0 < em.item() < 1
+    (sharper := (logits * 5).detach()).requires_grad_()
+    assert normalised_entropy(torch.softmax(sharper, dim=1)).mean() < em  # sharper predictions, lower loss
+
+
+def test_uncertainty_mask_removes_uncertain_pixels_from_the_consistency():
+    student = torch.rand(1, 2, 4, 4, requires_grad=True)
+    teacher = torch.rand(1, 2, 4, 4)
+    certain = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    certain[..., :2] = True
+    uncertainty_masked_mse(student, teacher, certain).backward()
+    assert student.grad[..., 2:].abs().max() == 0 and student.grad[..., :2].abs().max() > 0
+    assert uncertainty_masked_mse(student, teacher, torch.zeros_like(certain)).item() == 0
+
+
+def test_rectified_pyramid_consistency_is_zero_when_scales_agree():
+    p = torch.softmax(torch.randn(2, 3, 8, 8), dim=1)
+    assert rectified_pyramid_consistency([p, p, p]).abs() < 1e-6
+    q = torch.softmax(torch.randn(2, 3, 8, 8), dim=1)
+    assert rectified_pyramid_consistency([p, q]) > 0
+
+
+def test_cct_auxiliary_decoders_see_perturbed_features():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6)
+    noisy = feature_noise(x)
+    assert not torch.equal(noisy, x) and ((noisy - x).abs() <= 0.3 * x.abs() + 1e-6).all()
+    dropped = feature_dropout(x.abs())
+    peak = x.abs().mean(dim=1).flatten(1).argmax(dim=1)
+    assert all(dropped[i].flatten(1)[:, peak[i]].abs().sum() == 0 for i in range(2))  # the most active spot goes
+
+    network = tiny_network()
+    decoders = AuxiliaryDecoders(network)
+    seen = []
+    for decoder in decoders.decoders:
+        decoder[0].register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["hidden_states"]),
+                                             with_kwargs=True)
+    image, noise, t = torch.rand(2, 1, 16, 16), torch.randn(2, 3, 16, 16), torch.tensor([5, 500])
+    unet, x, pathway = network.mask_pathway_body(image, noise)
+    h, skips, emb = encode(unet, x, t, pathway)
+    logits = decoders(h, skips, emb)
+    assert len(logits) == 3 and all(lg.shape == (2, 3, 16, 16) for lg in logits)
+    assert len(seen) == 3 and all(not torch.allclose(s, h) for s in seen)
+    assert sum(p.numel() for p in decoders.parameters()) > 0 and not any(
+        p is q for p in decoders.parameters() for q in network.parameters()
+    )
+
+
+def test_urpc_heads_have_the_stated_scales():
+    network = tiny_network()  # channels (8, 16): two up blocks, one head at 1/2
+    heads = PyramidHeads(network, num_heads=1)
+    image, noise, t = torch.rand(2, 1, 16, 16), torch.randn(2, 3, 16, 16), torch.tensor([1, 2])
+    unet, x, pathway = network.mask_pathway_body(image, noise)
+    _, levels = decode(unet.up_blocks, *encode(unet, x, t, pathway))
+    assert levels[0].shape[-2:] == (8, 8)
+    outputs = heads(levels, image.shape[2:])
+    assert [o.shape for o in outputs] == [(2, 3, 16, 16)]
+    parser = parse(["baselines/urpc.yaml"])
+    big = parser.get_parsed_content("network_def")  # the bundle's 4-level network: heads at 1/8, 1/4, 1/2
+    _, levels = decode(big.mask_unet.up_blocks, *encode(big.mask_unet, torch.rand(1, 4, 32, 32), torch.tensor([0]),
+                                                         torch.tensor([0])))
+    assert [level.shape[-1] for level in levels[:3]] == [4, 8, 16]
+    assert [h.in_channels for h in parser.get_parsed_content("pyramid_heads").heads] == [
+        level.shape[1] for level in levels[:3]
+    ]
+
+
+def test_cps_networks_differ_at_init(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(["baselines/cps.yaml"], **small(tmp_path, tmp_path / "data"))
+    a, b = parser.get_parsed_content("network"), parser.get_parsed_content("second_network")
+    assert a is not b and any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    image, noise, t = torch.rand(1, 1, 32, 32), torch.randn(1, 3, 32, 32), torch.tensor([10])
+    assert not torch.equal(a(image, noise, t).argmax(1), b(image, noise, t).argmax(1))
+    optimised = {id(p) for group in parser.get_parsed_content("train#optimizer").param_groups for p in group["params"]}
+    assert {id(p) for p in a.parameters()} | {id(p) for p in b.parameters()} == optimised
+
+
+def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(["baselines/uamt.yaml"], **small(tmp_path, tmp_path / "data", uncertainty_passes=2))
+    trainer = parser.get_parsed_content("train#trainer")
+    student, teacher = parser.get_parsed_content("network"), parser.get_parsed_content("ema_teacher")
+    snapshots = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: snapshots.append(
+        ([p.detach().clone() for p in student.parameters()], [p.detach().clone() for p in teacher.module.parameters()])
+    ))
+    trainer.run()
+    assert all(p.grad is None for p in teacher.parameters())
+    (s1, t1), (s2, t2) = snapshots
+    assert all(torch.equal(a, b) for a, b in zip(s1, t1))  # the first update copies the student
+    assert all(torch.allclose(t, 0.99 * old + 0.01 * s, atol=1e-6) for t, old, s in zip(t2, t1, s2))
+    assert 0.0 <= trainer.certain_fraction <= 1.0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_iteration_of_each_baseline_in_2d(tmp_path, method):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse([f"baselines/{method}.yaml"], **small(tmp_path, tmp_path / "data", max_epochs=1,
+                                                          uncertainty_passes=2))
+    trainer = parser.get_parsed_content("train#trainer")
+    trainer.run()
+    assert trainer.state.iteration == 1 and np.isfinite(trainer.state.output["loss"].item())
+    scalars = trainer.state.output["scalars"]
+    assert {"loss/total", "loss/supervised", "lambda"} <= set(scalars) and len(scalars) >= 5
+    assert os.path.isfile(tmp_path / "models" / "model.pt")  # validation ran and saved the best network
+    state = torch.load(tmp_path / "models" / "train_state.pt", weights_only=False)
+    assert set(parser.get_parsed_content("train#state")) <= set(state)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_iteration_of_each_baseline_in_3d(tmp_path, method):
+    layouts.write_la_h5(tmp_path / "LA", num_train=6, num_test=1, shape=(20, 20, 16))
+    parser = parse(["datasets/la.yaml", f"baselines/{method}.yaml"], **small(
+        tmp_path, tmp_path / "LA", max_epochs=1, patch_size=[16, 16, 16], num_labeled=2, uncertainty_passes=2,
+    ))
+    trainer = parser.get_parsed_content("train#trainer")
+    trainer.run()
+    assert trainer.state.output["pred"].shape[2:] == (16, 16, 16)
+    assert np.isfinite(trainer.state.output["loss"].item())
