@@ -123,6 +123,9 @@ def test_datalist_json_round_trip_and_command_line(tmp_path, capsys):
     assert again == prepare("ph2", tmp_path / "PH2", output, label_fraction=20, seed=3)
     assert datasets_cli(["prepare", "ph2", "--root", str(tmp_path / "nowhere"), "--output", str(output)]) == 1
     assert "dataset folder not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        datasets_cli(["prepare", "ph2", "--root", str(tmp_path / "PH2"), "--option", "subset"])
+    assert "expected KEY=VALUE, got 'subset'" in capsys.readouterr().err
 
 
 # ---- the real subsets in ../shared/data

@@ -17,6 +17,13 @@ from .download import download
 from .splits import DatasetError
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts.datasets", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -34,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, help="fraction of training groups carved as validation")
     p.add_argument("--test-fraction", type=float, help="fraction carved as test where the publisher has none")
     p.add_argument("--num-classes", type=int, help="classes with background (folder layout only)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                    help="a reader option, e.g. subset=human (hmeps) or group_pattern=... (folder)")
     p.add_argument("--no-check", action="store_true", help="skip reading every file")
     d = commands.add_parser("download", help="download and unpack where the publisher allows it")
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "download":
             print(f"downloaded: {download(args.dataset, args.root)}")
         else:
-            options = dict(option.split("=", 1) for option in args.option)
+            options = dict(args.option)
             datalist = prepare(
                 args.dataset, args.root, args.output or os.path.join("prepared", args.dataset), args.num_classes,
                 args.fraction, args.seed, args.num_labeled, args.labeled_selection, args.split_seed,
