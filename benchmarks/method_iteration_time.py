@@ -21,6 +21,7 @@ import time
 
 import torch
 from monai.bundle import ConfigParser
+from timing import seconds_per_iteration
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "bundle"))  # the bundle's scripts package
@@ -60,15 +61,6 @@ def build(method: str, args: argparse.Namespace, output_dir: str) -> dict:
     }
 
 
-def seconds_per_iteration(trainer) -> float:
-    """Time one more epoch of ``epoch_length`` iterations (a finished ignite engine would restart with a
-    full pass over its data, so its counters are rewound instead)."""
-    trainer.state.epoch = trainer.state.iteration = 0
-    start = time.perf_counter()
-    trainer.run()
-    return (time.perf_counter() - start) / trainer.state.iteration
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset-dir", default=os.path.join(ROOT, "..", "shared", "data", "ACDC"))
@@ -94,7 +86,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, method in built.items():
                 for stage, trainer in method["trainers"].items():
-                    samples[name][stage].append(seconds_per_iteration(trainer))
+                    samples[name][stage].append(seconds_per_iteration(trainer, args.iterations))
         validation = {}
         for name, method in built.items():
             start = time.perf_counter()

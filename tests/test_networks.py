@@ -4,7 +4,7 @@ import torch
 from conftest import tiny_network
 
 
-@pytest.mark.parametrize("spatial_dims, size", [(2, (16, 16)), (3, (8, 8, 8))])
+@pytest.mark.parametrize("spatial_dims, size", [(2, (16, 16)), (3, (8, 8, 8)), (3, (16, 12, 8))])
 @pytest.mark.parametrize("shared_body", [True, False])
 def test_pathway_shapes(spatial_dims, size, shared_body):
     net = tiny_network(spatial_dims=spatial_dims, image_channels=2, num_classes=4, shared_body=shared_body)

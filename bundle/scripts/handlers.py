@@ -87,7 +87,9 @@ class SegmentationReport:
     """Writes per-class and mean metrics of an evaluator to a JSON file (atomically) when it completes.
 
     ``metric_names`` maps report names to metric names attached with ``save_details=True``
-    (per-image, per-class values in ``engine.state.metric_details``); foreground classes only.
+    (per-image, per-class values in ``engine.state.metric_details``); foreground classes only. Means leave
+    out undefined values (nan: the class is absent from the target; inf: a surface distance to an empty
+    prediction), counted in ``num_undefined``.
     """
 
     def __init__(self, output_path: str, metric_names: dict[str, str], class_names: Sequence[str] | None = None):
@@ -103,9 +105,13 @@ class SegmentationReport:
         for report_name, metric_name in self.metric_names.items():
             details = torch.as_tensor(engine.state.metric_details[metric_name], dtype=torch.float64)
             details = details.reshape(details.shape[0], -1)
+            undefined = ~torch.isfinite(details)
+            details = details.masked_fill(undefined, float("nan"))
             names = self.class_names or [f"class_{c + 1}" for c in range(details.shape[1])]
             per_class = {name: _nanmean(details[:, c]) for c, name in enumerate(names)}
-            report[report_name] = {"per_class": per_class, "mean": _nanmean(details.nanmean(dim=1))}
+            report[report_name] = {
+                "per_class": per_class, "mean": _nanmean(details.nanmean(dim=1)), "num_undefined": int(undefined.sum())
+            }
             report["num_images"] = int(details.shape[0])
         atomic_json_dump(report, self.output_path)
         logger.info(f"test report written to {self.output_path}: {report}")
