@@ -1,0 +1,96 @@
+"""Command line: ``python -m scripts.experiments {presets,list,run,report} ...`` (run in the bundle folder).
+
+    python -m scripts.experiments list acdc_cpu                       # the grid and each run's status
+    python -m scripts.experiments run acdc_cpu                        # run what is unfinished, then report
+    python -m scripts.experiments run acdc_cpu --shard 3/18           # job 3 of an array of 18
+    python -m scripts.experiments report acdc_cpu                     # tables and figures of finished runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .grid import BUNDLE_ROOT, PresetError, load_preset, preset_names, select, shard
+from .runner import command, run_all, run_dir, status
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    key, value = text.split("=", 1)
+    return key, value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT, e.g. 0/4, got {text!r}") from None
+    return index, count
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.experiments", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("presets", help="the presets in configs/experiments")
+    for name, text in (("list", "print the grid, each run's status and command (nothing runs)"),
+                       ("run", "run the unfinished runs in sequence, then write the report"),
+                       ("report", "write results.md, results.csv and figures from the finished runs")):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("preset", help="a preset name (configs/experiments/<name>.yaml) or a YAML path")
+        p.add_argument("--output", help="the experiment's folder (default: <bundle>/experiments/<preset>)")
+        p.add_argument("--datasets", nargs="+", help="only these datasets of the preset")
+        p.add_argument("--fractions", nargs="+", type=float, help="these label fractions instead")
+        p.add_argument("--methods", nargs="+", help="only these methods of the preset")
+        p.add_argument("--seeds", nargs="+", type=int, help="these seeds instead")
+        p.add_argument("--dataset_dir", action="append", default=[], type=_key_value, metavar="NAME=PATH",
+                       help="where a dataset of the preset is")
+        if name != "report":
+            p.add_argument("--shard", type=_shard, metavar="INDEX/COUNT",
+                           help="only the runs of job INDEX of COUNT (a job array)")
+        if name == "run":
+            p.add_argument("--fresh", action="store_true",
+                           help="start interrupted or failed runs again from nothing instead of resuming them")
+            p.add_argument("--no_report", action="store_true", help="do not write the report afterwards")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            for name in preset_names():
+                print(f"{name:24s} {load_preset(name).description}")
+            return 0
+        preset = select(load_preset(args.preset), args.datasets, args.fractions, args.methods, args.seeds,
+                        dict(args.dataset_dir))
+        root = os.path.abspath(args.output or os.path.join(BUNDLE_ROOT, "experiments", preset.name))
+        runs = preset.runs()
+        if getattr(args, "shard", None):
+            runs = shard(runs, *args.shard)
+        if args.command == "list":
+            print(f"{preset.name}: {preset.description}\n{len(runs)} runs in {root}")
+            for run in runs:
+                print(f"{status(root, run):12s} {run.key}")
+                print(f"{'':12s} {' '.join(command(root, run))}  # {run_dir(root, run)}/settings.yaml")
+            return 0
+        failed = 0
+        if args.command == "run":
+            records = run_all(root, runs, fresh=args.fresh)
+            failed = sum(record["status"] != "finished" for record in records)
+            if args.no_report:
+                return int(failed > 0)
+        from .report import write_report
+
+        for path in write_report(root, preset):
+            print(f"wrote {path}")
+        return int(failed > 0)
+    except PresetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Experiment presets and the grid of runs they describe: datasets x label fractions x methods x seeds.
+
+A preset is a YAML file in ``configs/experiments`` (or any path)::
+
+    description: one line
+    datasets:                      # name: overlays (relative to configs/) and where the data is
+      acdc: {configs: [datasets/acdc.yaml], dataset_dir: ../../shared/data/ACDC}
+    label_fractions: [5, 10]
+    seeds: [0, 1, 2]
+    methods:                       # name: label, overlays, options; or an evaluation of another method
+      ours: {label: ours}
+      cps: {label: CPS, configs: [baselines/cps.yaml]}
+      random_t: {label: random t, evaluate: ours, options: {inference_timestep: random}}
+    configs: [profiles/cpu_2d.yaml]   # overlays after the dataset's and the method's
+    options: {max_epochs: 8}          # config ids set in every run
+
+Relative ``dataset_dir`` paths in a preset are relative to the bundle folder. A method with ``evaluate``
+trains nothing: it runs ``evaluate.yaml`` on the model of that method's run with the same dataset,
+fraction and seed, with its own options (e.g. another inferer setting).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+BUNDLE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG_DIR = os.path.join(BUNDLE_ROOT, "configs")
+PRESET_DIR = os.path.join(CONFIG_DIR, "experiments")
+
+
+class PresetError(ValueError):
+    """A preset that cannot describe a grid; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    configs: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+    evaluate: str | None = None     # the method whose trained model this one evaluates
+
+
+@dataclass(frozen=True)
+class Run:
+    """One bundle run: its place in the grid and everything its command needs."""
+
+    dataset: str
+    label_fraction: float
+    method: Method
+    seed: int
+    dataset_dir: str
+    configs: tuple[str, ...]         # absolute overlay paths, in order
+    options: dict = field(hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """``dataset/label<fraction>/method/seed<seed>``: the run's folder under the experiment's root."""
+        return f"{self.dataset}/label{self.label_fraction:g}/{self.method.name}/seed{self.seed}"
+
+    def source_key(self) -> str | None:
+        """The key of the run whose model an evaluation-only run evaluates."""
+        if self.method.evaluate is None:
+            return None
+        return f"{self.dataset}/label{self.label_fraction:g}/{self.method.evaluate}/seed{self.seed}"
+
+
+@dataclass
+class Preset:
+    name: str
+    path: str
+    description: str
+    datasets: dict[str, dict]
+    label_fractions: list[float]
+    seeds: list[int]
+    methods: dict[str, Method]
+    configs: list[str]
+    options: dict
+
+    def runs(self) -> list[Run]:
+        """The grid in running order: seeds outermost (a finished seed is a complete table), then datasets,
+        fractions and methods; evaluation-only methods follow the method they evaluate."""
+        runs = []
+        for seed in self.seeds:
+            for dataset, spec in self.datasets.items():
+                for fraction in self.label_fractions:
+                    for method in self.methods.values():
+                        trained = self.methods[method.evaluate] if method.evaluate else method
+                        overlays = ["train.yaml", *spec.get("configs", []), *trained.configs, *self.configs]
+                        if method.evaluate:
+                            overlays.append("evaluate.yaml")
+                        options = {**self.options, **trained.options, **method.options}
+                        runs.append(Run(
+                            dataset=dataset, label_fraction=float(fraction), method=method, seed=int(seed),
+                            dataset_dir=spec["dataset_dir"], configs=tuple(_config_path(c, self.path) for c in overlays),
+                            options=options,
+                        ))
+        return runs
+
+
+def _config_path(name: str, preset_path: str) -> str:
+    path = name if os.path.isabs(name) else os.path.join(CONFIG_DIR, name)
+    if not os.path.isfile(path):
+        raise PresetError(f"{preset_path}: config overlay {name!r} not found (looked for {path}).")
+    return path
+
+
+def preset_names() -> list[str]:
+    return sorted(name[: -len(".yaml")] for name in os.listdir(PRESET_DIR) if name.endswith(".yaml"))
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """Read a preset by name (``configs/experiments/<name>.yaml``) or path and check it."""
+    path = name_or_path if os.path.isfile(name_or_path) else os.path.join(PRESET_DIR, f"{name_or_path}.yaml")
+    if not os.path.isfile(path):
+        raise PresetError(f"no preset {name_or_path!r}: not a file, and not one of {preset_names()}.")
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    missing = [key for key in ("datasets", "label_fractions", "seeds", "methods") if not raw.get(key)]
+    if missing:
+        raise PresetError(f"{path}: missing or empty {', '.join(missing)}.")
+    methods = {}
+    for name, spec in raw["methods"].items():
+        spec = spec or {}
+        unknown = set(spec) - {"label", "configs", "options", "evaluate"}
+        if unknown:
+            raise PresetError(f"{path}: method {name!r} has unknown keys {sorted(unknown)}.")
+        if spec.get("evaluate") is not None:
+            source = methods.get(spec["evaluate"])
+            if source is None or source.evaluate is not None:
+                raise PresetError(
+                    f"{path}: method {name!r} evaluates {spec['evaluate']!r}, which must be a trained method "
+                    "listed before it."
+                )
+            if spec.get("configs"):
+                raise PresetError(f"{path}: method {name!r} evaluates another method's model; give it options only.")
+        methods[name] = Method(
+            name=name, label=str(spec.get("label", name)), configs=tuple(spec.get("configs") or ()),
+            options=dict(spec.get("options") or {}), evaluate=spec.get("evaluate"),
+        )
+    datasets = {}
+    for name, spec in raw["datasets"].items():
+        spec = dict(spec or {})
+        if spec.get("dataset_dir") and not os.path.isabs(spec["dataset_dir"]):
+            spec["dataset_dir"] = os.path.normpath(os.path.join(BUNDLE_ROOT, spec["dataset_dir"]))
+        datasets[name] = spec
+    return Preset(
+        name=os.path.splitext(os.path.basename(path))[0], path=path, description=str(raw.get("description", "")),
+        datasets=datasets, label_fractions=[float(f) for f in raw["label_fractions"]],
+        seeds=[int(s) for s in raw["seeds"]], methods=methods, configs=list(raw.get("configs") or []),
+        options=dict(raw.get("options") or {}),
+    )
+
+
+def select(preset: Preset, datasets=None, label_fractions=None, methods=None, seeds=None,
+           dataset_dirs: dict[str, str] | None = None) -> Preset:
+    """The preset narrowed to the given datasets, fractions, methods and seeds (``None``: all of them),
+    with dataset folders replaced by ``dataset_dirs``. Fractions and seeds may also be new values."""
+    def pick(kind: str, chosen, known):
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise PresetError(f"{preset.path}: unknown {kind} {unknown}; the preset has {list(known)}.")
+        return chosen
+
+    if datasets is not None:
+        preset.datasets = {d: preset.datasets[d] for d in pick("datasets", datasets, preset.datasets)}
+    if methods is not None:
+        chosen = pick("methods", methods, preset.methods)
+        for name in chosen:
+            source = preset.methods[name].evaluate
+            if source is not None and source not in chosen:
+                raise PresetError(f"method {name!r} evaluates {source!r}: select both.")
+        preset.methods = {m: preset.methods[m] for m in preset.methods if m in chosen}
+    if label_fractions is not None:
+        preset.label_fractions = [float(f) for f in label_fractions]
+    if seeds is not None:
+        preset.seeds = [int(s) for s in seeds]
+    for name, folder in (dataset_dirs or {}).items():
+        pick("datasets", [name], preset.datasets)
+        preset.datasets[name]["dataset_dir"] = os.path.abspath(folder)
+    for name, spec in preset.datasets.items():
+        if not spec.get("dataset_dir"):
+            raise PresetError(f"{preset.path}: dataset {name!r} has no dataset_dir; give --dataset_dir {name}=PATH.")
+    return preset
+
+
+def shard(runs: list[Run], index: int, count: int) -> list[Run]:
+    """The runs of job ``index`` of ``count`` (a job array): training runs are dealt round-robin, and an
+    evaluation-only run goes with the run it evaluates."""
+    if not 0 <= index < count:
+        raise ValueError(f"shard index must be in [0, {count}), got {index}.")
+    owner, trained = {}, 0
+    for run in runs:
+        if run.method.evaluate is None:
+            owner[run.key] = trained % count
+            trained += 1
+    return [run for run in runs if owner[run.source_key() or run.key] == index]

@@ -1,0 +1,151 @@
+"""Runs the grid one bundle run per process, each in its own folder, and records each run in ``run.json``.
+
+A run's folder holds ``settings.yaml`` (the overlay with its dataset, fraction, seed and folders),
+``log.txt``, ``models/`` (checkpoints, ``model.pt``, ``test_metrics.json``), ``eval/`` (figures,
+TensorBoard) and ``run.json`` (status, command, wall time, test metrics, validation curve), written
+atomically. Finished runs are skipped; an interrupted or failed run continues from its checkpoints
+(``resume``), or starts again from nothing with ``fresh``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+
+import yaml
+
+from ..atomic import atomic_json_dump, atomic_write
+from .grid import Run
+
+RUN_RECORD = "run.json"
+
+
+def run_dir(root: str, run: Run) -> str:
+    return os.path.join(root, *run.key.split("/"))
+
+
+def read_record(root: str, run: Run) -> dict | None:
+    path = os.path.join(run_dir(root, run), RUN_RECORD)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def status(root: str, run: Run) -> str:
+    """``finished``, ``failed``, ``interrupted`` (started, never ended) or ``pending``."""
+    record = read_record(root, run)
+    if record is None:
+        return "interrupted" if os.path.isdir(run_dir(root, run)) else "pending"
+    return record["status"] if record["status"] in ("finished", "failed") else "interrupted"
+
+
+def command(root: str, run: Run) -> list[str]:
+    """The bundle command of a run: its overlays and then its own ``settings.yaml``."""
+    configs = [*run.configs, os.path.join(run_dir(root, run), "settings.yaml")]
+    workflow = "evaluating" if run.method.evaluate else "training"
+    return [sys.executable, "-m", "monai.bundle", "run", workflow, "--config_file", json.dumps(configs)]
+
+
+def settings(root: str, run: Run) -> dict:
+    """The config ids a run sets: data, fraction, seed, its folders, resuming, and the preset's options."""
+    folder = run_dir(root, run)
+    values = {
+        "dataset_dir": run.dataset_dir, "label_fraction": run.label_fraction, "seed": run.seed,
+        "output_dir": os.path.join(folder, "eval"), "ckpt_dir": os.path.join(folder, "models"), "resume": True,
+    }
+    if run.method.evaluate:  # the model of the evaluated run, the report in this run's folder
+        values["ckpt_dir"] = os.path.join(root, *run.source_key().split("/"), "models")
+        values["test#report_path"] = os.path.join(folder, "models", "test_metrics.json")
+        del values["resume"]
+    return {**run.options, **values}
+
+
+def validation_curve(folder: str) -> list[tuple[int, float]]:
+    """``(epoch, val_mean_dice)`` from a run's TensorBoard logs (the last value where a resumed run
+    logged an epoch twice); empty where nothing was validated."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log_dir = os.path.join(folder, "eval", "tensorboard", "train")
+    if not os.path.isdir(log_dir):
+        return []
+    values = {}
+    for name in sorted(os.listdir(log_dir)):
+        events = EventAccumulator(os.path.join(log_dir, name), size_guidance={"scalars": 0})
+        events.Reload()
+        if "val_mean_dice" in events.Tags()["scalars"]:
+            values.update({e.step: e.value for e in events.Scalars("val_mean_dice")})
+    return sorted(values.items())
+
+
+def execute(root: str, run: Run, fresh: bool = False) -> dict:
+    """Run one grid point to its end and return its record (``status`` finished or failed)."""
+    folder = run_dir(root, run)
+    if fresh and os.path.isdir(folder):
+        shutil.rmtree(folder)
+    os.makedirs(folder, exist_ok=True)
+    cmd = command(root, run)
+    previous = None if fresh else read_record(root, run)
+    record = {
+        "key": run.key, "dataset": run.dataset, "label_fraction": run.label_fraction, "method": run.method.name,
+        "label": run.method.label, "seed": run.seed, "command": shlex.join(cmd), "status": "running",
+        "seconds": previous.get("seconds", 0.0) if previous else 0.0,   # a resumed run adds up its attempts
+    }
+    source = run.source_key()
+    if source is not None and not os.path.isfile(os.path.join(root, *source.split("/"), "models", "model.pt")):
+        return _end(folder, record, "failed", 0.0, error=f"it evaluates the model of {source}, which has not finished.")
+    atomic_write(os.path.join(folder, "settings.yaml"), lambda tmp: _dump_yaml(settings(root, run), tmp))
+    atomic_json_dump(record, os.path.join(folder, RUN_RECORD))
+    start = time.time()
+    with open(os.path.join(folder, "log.txt"), "a") as log:
+        returncode = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    report = os.path.join(folder, "models", "test_metrics.json")
+    if returncode != 0 or not os.path.isfile(report):
+        with open(os.path.join(folder, "log.txt")) as f:
+            tail = "".join(deque(f, maxlen=5)).strip()
+        return _end(folder, record, "failed", seconds, error=f"exit code {returncode}; log.txt ends with:\n{tail}")
+    with open(report) as f:
+        record["test"] = json.load(f)
+    curve = validation_curve(folder)
+    if curve:
+        best = max(curve, key=lambda point: point[1])
+        record["validation"] = {"val_mean_dice": [list(p) for p in curve], "best": {"epoch": best[0], "val_mean_dice": best[1]}}
+    return _end(folder, record, "finished", seconds)
+
+
+def _end(folder: str, record: dict, outcome: str, seconds: float, error: str | None = None) -> dict:
+    record.update(status=outcome, seconds=round(record["seconds"] + seconds, 1))
+    if error is not None:
+        record["error"] = error
+    atomic_json_dump(record, os.path.join(folder, RUN_RECORD))
+    return record
+
+
+def _dump_yaml(values: dict, path: str) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(values, f, sort_keys=False)
+
+
+def run_all(root: str, runs: list[Run], fresh: bool = False, echo=print) -> list[dict]:
+    """Run every unfinished run in order; returns the records of those that ran."""
+    todo = [run for run in runs if status(root, run) != "finished"]
+    echo(f"{len(runs) - len(todo)} of {len(runs)} runs already finished; {len(todo)} to run in {root}")
+    records = []
+    for number, run in enumerate(todo, 1):
+        state = status(root, run)
+        how = "from nothing" if fresh or state == "pending" else f"resuming ({state})"
+        echo(f"[{number}/{len(todo)}] {run.key} {how}")
+        record = execute(root, run, fresh=fresh)
+        records.append(record)
+        if record["status"] == "finished":
+            echo(f"    finished in {record['seconds']:.0f} s: test Dice {record['test']['dice']['mean']:.3f}")
+        else:
+            echo(f"    FAILED after {record['seconds']:.0f} s: {record['error']}")
+    return records
