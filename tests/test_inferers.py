@@ -28,6 +28,18 @@ def test_fixed_timestep_and_deterministic_output(scheduler):
     assert torch.allclose(first.sum(1), torch.ones(2, 16, 16), atol=1e-5)
 
 
+def test_random_timestep_per_image_and_draw_is_repeatable(scheduler):
+    net = TimestepSpy(tiny_network()).eval()
+    inferer = MaskPathwayInferer(scheduler, timestep="random", num_draws=2)
+    image = torch.rand(8, 1, 16, 16)
+    with torch.no_grad():
+        first, second = inferer(image, net), inferer(image, net)
+    drawn = torch.stack(net.timesteps)  # 2 calls x 2 draws, 8 images each
+    assert drawn.min() >= 0 and drawn.max() < scheduler.num_train_timesteps
+    assert len(torch.unique(drawn[0])) > 1 and not torch.equal(drawn[0], drawn[1])
+    assert torch.equal(drawn[:2], drawn[2:]) and torch.equal(first, second)
+
+
 def test_draws_average_different_noise(scheduler):
     net = tiny_network().eval()
     image = torch.rand(1, 1, 16, 16)
@@ -51,6 +63,8 @@ def test_sliding_window_with_a_partial_last_window_batch(scheduler):
 def test_invalid_settings_are_rejected(scheduler):
     with pytest.raises(ValueError):
         MaskPathwayInferer(scheduler, timestep=1000)
+    with pytest.raises(ValueError):
+        MaskPathwayInferer(scheduler, timestep="fixed")
     with pytest.raises(ValueError):
         MaskPathwayInferer(scheduler, num_draws=0)
 

@@ -122,7 +122,7 @@ def _nanmean(values: torch.Tensor) -> float | None:
     return None if np.isnan(value) else value
 
 
-_PALETTE = np.array(
+LABEL_COLOURS = np.array(  # RGB of label values 0, 1, 2, ... in snapshots and figures
     [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
      [70, 240, 240], [240, 50, 230], [210, 245, 60]], dtype=np.uint8,
 )
@@ -187,4 +187,4 @@ class SegmentationSnapshot:
             rgb = ((channels - low) / (high - low + 1e-8) * 255).round().byte()
             return rgb.permute(1, 2, 0).numpy()
         labels = item.argmax(0) if item.shape[0] > 1 else item[0].round().long()
-        return _PALETTE[labels.numpy().astype(np.int64) % len(_PALETTE)]
+        return LABEL_COLOURS[labels.numpy().astype(np.int64) % len(LABEL_COLOURS)]

@@ -1,4 +1,4 @@
-"""Inference with the mask pathway: one or several noise draws at a fixed time step."""
+"""Inference with the mask pathway: one or several noise draws at a fixed (or random) time step."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from .diffusion import mask_from_noise, pure_noise, sample_timesteps
 
 
 class MaskPathwayInferer(Inferer):
-    """Segments with the mask pathway ``f_m(i, v_m, t)`` from a pure-noise mask at a fixed ``timestep``.
+    """Segments with the mask pathway ``f_m(i, v_m, t)`` from a pure-noise mask at a fixed ``timestep``
+    (``"random"``: a time step drawn per image and draw, as the authors' code infers).
 
     Returns class probabilities: the softmax averaged over ``num_draws`` noise draws. The draws come from
     a generator seeded with ``seed`` at every call, so the same input always gives the same output.
@@ -23,7 +24,7 @@ class MaskPathwayInferer(Inferer):
     def __init__(
         self,
         noise_scheduler: DDPMScheduler,
-        timestep: int = 0,
+        timestep: int | str = 0,
         num_draws: int = 1,
         seed: int = 0,
         roi_size: Sequence[int] | None = None,
@@ -32,8 +33,12 @@ class MaskPathwayInferer(Inferer):
         mode: str = "gaussian",
     ) -> None:
         super().__init__()
-        if not 0 <= timestep < noise_scheduler.num_train_timesteps:
-            raise ValueError(f"timestep must be in [0, {noise_scheduler.num_train_timesteps}), got {timestep}.")
+        if timestep != "random" and not (
+            isinstance(timestep, int) and 0 <= timestep < noise_scheduler.num_train_timesteps
+        ):
+            raise ValueError(
+                f"timestep must be 'random' or an integer in [0, {noise_scheduler.num_train_timesteps}), got {timestep!r}."
+            )
         if num_draws < 1:
             raise ValueError(f"num_draws must be >= 1, got {num_draws}.")
         self.noise_scheduler = noise_scheduler
@@ -50,10 +55,13 @@ class MaskPathwayInferer(Inferer):
         generator = torch.Generator(device=inputs.device).manual_seed(self.seed)
 
         def predict(image: torch.Tensor) -> torch.Tensor:
-            timesteps = torch.full((image.shape[0],), self.timestep, dtype=torch.long, device=image.device)
             shape = (image.shape[0], network.num_classes, *image.shape[2:])
             probabilities = 0
             for _ in range(self.num_draws):
+                if self.timestep == "random":
+                    timesteps = sample_timesteps(self.noise_scheduler, image.shape[0], image.device, generator)
+                else:
+                    timesteps = torch.full((image.shape[0],), self.timestep, dtype=torch.long, device=image.device)
                 noise = pure_noise(self.noise_scheduler, shape, timesteps, image, generator)
                 probabilities = probabilities + torch.softmax(network(image, noise, timesteps), dim=1)
             return probabilities / self.num_draws

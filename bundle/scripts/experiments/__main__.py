@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--fractions", nargs="+", type=float, help="these label fractions instead")
         p.add_argument("--methods", nargs="+", help="only these methods of the preset")
         p.add_argument("--seeds", nargs="+", type=int, help="these seeds instead")
-        p.add_argument("--dataset_dir", action="append", default=[], type=_key_value, metavar="NAME=PATH",
+        p.add_argument("--dataset_dir", action="extend", nargs="+", default=[], type=_key_value, metavar="NAME=PATH",
                        help="where a dataset of the preset is")
         if name != "report":
             p.add_argument("--shard", type=_shard, metavar="INDEX/COUNT",
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:24s} {load_preset(name).description}")
             return 0
         preset = select(load_preset(args.preset), args.datasets, args.fractions, args.methods, args.seeds,
-                        dict(args.dataset_dir))
+                        dict(args.dataset_dir), require_dataset_dirs=args.command == "run")
         root = os.path.abspath(args.output or os.path.join(BUNDLE_ROOT, "experiments", preset.name))
         runs = preset.runs()
         if getattr(args, "shard", None):

@@ -11,16 +11,19 @@ A preset is a YAML file in ``configs/experiments`` (or any path)::
       ours: {label: ours}
       cps: {label: CPS, configs: [baselines/cps.yaml]}
       random_t: {label: random t, evaluate: ours, options: {inference_timestep: random}}
+      full: {label: fully supervised, configs: [baselines/supervised.yaml], label_fractions: [100]}
     configs: [profiles/cpu_2d.yaml]   # overlays after the dataset's and the method's
     options: {max_epochs: 8}          # config ids set in every run
 
 Relative ``dataset_dir`` paths in a preset are relative to the bundle folder. A method with ``evaluate``
 trains nothing: it runs ``evaluate.yaml`` on the model of that method's run with the same dataset,
-fraction and seed, with its own options (e.g. another inferer setting).
+fraction and seed, with its own options (e.g. another inferer setting). A method with ``label_fractions``
+runs at those fractions only (e.g. the fully supervised reference at 100 %).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -42,6 +45,7 @@ class Method:
     configs: tuple[str, ...] = ()
     options: dict = field(default_factory=dict, hash=False, compare=False)
     evaluate: str | None = None     # the method whose trained model this one evaluates
+    label_fractions: tuple[float, ...] | None = None   # only these fractions instead of the preset's
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Run:
     label_fraction: float
     method: Method
     seed: int
-    dataset_dir: str
+    dataset_dir: str | None
     configs: tuple[str, ...]         # absolute overlay paths, in order
     options: dict = field(hash=False, compare=False)
 
@@ -80,14 +84,22 @@ class Preset:
     configs: list[str]
     options: dict
 
+    @property
+    def fractions(self) -> list[float]:
+        """Every label fraction some method runs at, ascending (the table's columns)."""
+        own = [f for method in self.methods.values() for f in method.label_fractions or ()]
+        return sorted(set(self.label_fractions) | set(own))
+
     def runs(self) -> list[Run]:
         """The grid in running order: seeds outermost (a finished seed is a complete table), then datasets,
         fractions and methods; evaluation-only methods follow the method they evaluate."""
         runs = []
         for seed in self.seeds:
             for dataset, spec in self.datasets.items():
-                for fraction in self.label_fractions:
+                for fraction in self.fractions:
                     for method in self.methods.values():
+                        if fraction not in (method.label_fractions or self.label_fractions):
+                            continue
                         trained = self.methods[method.evaluate] if method.evaluate else method
                         overlays = ["train.yaml", *spec.get("configs", []), *trained.configs, *self.configs]
                         if method.evaluate:
@@ -95,8 +107,8 @@ class Preset:
                         options = {**self.options, **trained.options, **method.options}
                         runs.append(Run(
                             dataset=dataset, label_fraction=float(fraction), method=method, seed=int(seed),
-                            dataset_dir=spec["dataset_dir"], configs=tuple(_config_path(c, self.path) for c in overlays),
-                            options=options,
+                            dataset_dir=spec.get("dataset_dir"), options=options,
+                            configs=tuple(_config_path(c, self.path) for c in overlays),
                         ))
         return runs
 
@@ -125,7 +137,7 @@ def load_preset(name_or_path: str) -> Preset:
     methods = {}
     for name, spec in raw["methods"].items():
         spec = spec or {}
-        unknown = set(spec) - {"label", "configs", "options", "evaluate"}
+        unknown = set(spec) - {"label", "configs", "options", "evaluate", "label_fractions"}
         if unknown:
             raise PresetError(f"{path}: method {name!r} has unknown keys {sorted(unknown)}.")
         if spec.get("evaluate") is not None:
@@ -137,9 +149,12 @@ def load_preset(name_or_path: str) -> Preset:
                 )
             if spec.get("configs"):
                 raise PresetError(f"{path}: method {name!r} evaluates another method's model; give it options only.")
+        fractions = tuple(float(f) for f in spec["label_fractions"]) if spec.get("label_fractions") else None
+        if spec.get("evaluate") is not None and fractions is None:
+            fractions = methods[spec["evaluate"]].label_fractions
         methods[name] = Method(
             name=name, label=str(spec.get("label", name)), configs=tuple(spec.get("configs") or ()),
-            options=dict(spec.get("options") or {}), evaluate=spec.get("evaluate"),
+            options=dict(spec.get("options") or {}), evaluate=spec.get("evaluate"), label_fractions=fractions,
         )
     datasets = {}
     for name, spec in raw["datasets"].items():
@@ -156,9 +171,11 @@ def load_preset(name_or_path: str) -> Preset:
 
 
 def select(preset: Preset, datasets=None, label_fractions=None, methods=None, seeds=None,
-           dataset_dirs: dict[str, str] | None = None) -> Preset:
-    """The preset narrowed to the given datasets, fractions, methods and seeds (``None``: all of them),
-    with dataset folders replaced by ``dataset_dirs``. Fractions and seeds may also be new values."""
+           dataset_dirs: dict[str, str] | None = None, require_dataset_dirs: bool = True) -> Preset:
+    """A copy of the preset narrowed to the given datasets, fractions, methods and seeds (``None``: all of
+    them), with dataset folders replaced by ``dataset_dirs``. Fractions and seeds may also be new values."""
+    preset = dataclasses.replace(preset, datasets={name: dict(spec) for name, spec in preset.datasets.items()})
+
     def pick(kind: str, chosen, known):
         unknown = [c for c in chosen if c not in known]
         if unknown:
@@ -182,7 +199,7 @@ def select(preset: Preset, datasets=None, label_fractions=None, methods=None, se
         pick("datasets", [name], preset.datasets)
         preset.datasets[name]["dataset_dir"] = os.path.abspath(folder)
     for name, spec in preset.datasets.items():
-        if not spec.get("dataset_dir"):
+        if require_dataset_dirs and not spec.get("dataset_dir"):
             raise PresetError(f"{preset.path}: dataset {name!r} has no dataset_dir; give --dataset_dir {name}=PATH.")
     return preset
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shlex
 import shutil
 import subprocess
 import sys
 import time
 from collections import deque
+from importlib import metadata
 
 import yaml
 
@@ -67,6 +69,19 @@ def settings(root: str, run: Run) -> dict:
     return {**run.options, **values}
 
 
+def machine() -> str:
+    """What a run ran on: CPU model and cores, GPU, OS, Python, torch and MONAI versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    if os.path.isfile("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores, {gpu}; {platform.system()} {platform.release()}; Python "
+            f"{platform.python_version()}, torch {metadata.version('torch')}, MONAI {metadata.version('monai')}")
+
+
 def validation_curve(folder: str) -> list[tuple[int, float]]:
     """``(epoch, val_mean_dice)`` from a run's TensorBoard logs (the last value where a resumed run
     logged an epoch twice); empty where nothing was validated."""
@@ -96,6 +111,7 @@ def execute(root: str, run: Run, fresh: bool = False) -> dict:
         "key": run.key, "dataset": run.dataset, "label_fraction": run.label_fraction, "method": run.method.name,
         "label": run.method.label, "seed": run.seed, "command": shlex.join(cmd), "status": "running",
         "seconds": previous.get("seconds", 0.0) if previous else 0.0,   # a resumed run adds up its attempts
+        "machine": machine(),
     }
     source = run.source_key()
     if source is not None and not os.path.isfile(os.path.join(root, *source.split("/"), "models", "model.pt")):

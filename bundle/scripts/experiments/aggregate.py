@@ -1,0 +1,131 @@
+"""Summaries over seeds: mean and 90 % Student-t confidence interval per dataset, label fraction, method and
+metric; paired differences between methods; the paper's table form in Markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from scipy import stats
+
+METRICS = {"dice": "Dice", "jaccard": "Jaccard"}
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    mean: float
+    std: float          # sample standard deviation (n - 1); nan for one value
+    half_width: float   # of the confidence interval; nan for one value
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+
+def t_interval(values: list[float], confidence: float = 0.90) -> Summary:
+    """Mean and the two-sided Student-t interval ``mean ± t_{(1+c)/2, n-1} s / sqrt(n)``."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values to summarise.")
+    mean = sum(values) / n
+    if n == 1:
+        return Summary(1, mean, math.nan, math.nan)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return Summary(n, mean, std, stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
+
+
+def scores_by_seed(records: list[dict]) -> dict[tuple, dict[int, float]]:
+    """``{(dataset, fraction, method, metric): {seed: mean test score}}`` from finished run records."""
+    scores = defaultdict(dict)
+    for record in records:
+        for metric in METRICS:
+            value = record["test"][metric]["mean"]
+            if value is not None:
+                scores[record["dataset"], record["label_fraction"], record["method"], metric][record["seed"]] = value
+    return scores
+
+
+def summarise(records: list[dict], confidence: float = 0.90) -> dict[tuple, Summary]:
+    return {key: t_interval(list(by_seed.values()), confidence) for key, by_seed in scores_by_seed(records).items()}
+
+
+def paired_differences(records: list[dict], reference: str, confidence: float = 0.90) -> dict[tuple, Summary]:
+    """``reference`` minus each other method, paired by seed (same seed: same labeled subset and split),
+    over the seeds both finished: ``{(dataset, fraction, other method, metric): Summary}``."""
+    scores = scores_by_seed(records)
+    differences = {}
+    for (dataset, fraction, method, metric), by_seed in scores.items():
+        ours = scores.get((dataset, fraction, reference, metric), {})
+        seeds = sorted(set(ours) & set(by_seed))
+        if method != reference and seeds:
+            differences[dataset, fraction, method, metric] = t_interval([ours[s] - by_seed[s] for s in seeds], confidence)
+    return differences
+
+
+def _cell(summary: Summary | None, best: bool, signed: bool = False) -> str:
+    if summary is None:
+        return "-"
+    sign = "+" if signed else ""
+    text = f"{summary.mean:{sign}.3f}" + (f" ± {summary.half_width:.3f}" if summary.n > 1 else "") + f" (n={summary.n})"
+    return f"**{text}**" if best else text
+
+
+def best_methods(summaries: dict[tuple, Summary]) -> set[tuple]:
+    """The keys whose mean is the highest of their column (dataset, fraction, metric); ties all count."""
+    columns = defaultdict(list)
+    for (dataset, fraction, method, metric), summary in summaries.items():
+        columns[dataset, fraction, metric].append((summary.mean, method))
+    best = set()
+    for (dataset, fraction, metric), entries in columns.items():
+        top = max(mean for mean, _ in entries)
+        best.update((dataset, fraction, method, metric) for mean, method in entries if mean == top)
+    return best
+
+
+def markdown_table(summaries: dict[tuple, Summary], dataset: str, methods: dict[str, str],
+                   fractions: list[float]) -> str:
+    """Rows: methods (``{name: label}``); columns: Dice and Jaccard per label fraction; best in bold."""
+    best = best_methods(summaries)
+    header = ["method"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    for method, label in methods.items():
+        cells = [_cell(summaries.get((dataset, f, method, m)), (dataset, f, method, m) in best)
+                 for f in fractions for m in METRICS]
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_differences(differences: dict[tuple, Summary], dataset: str, reference: str,
+                         methods: dict[str, str], fractions: list[float]) -> str:
+    header = ["difference"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    for method, label in methods.items():
+        if method == reference:
+            continue
+        cells = [_cell(differences.get((dataset, f, method, m)), False, signed=True) for f in fractions for m in METRICS]
+        lines.append("| " + " | ".join([f"{methods[reference]} − {label}", *cells]) + " |")
+    return "\n".join(lines)
+
+
+def csv_table(summaries: dict[tuple, Summary], labels: dict[str, str], confidence: float = 0.90) -> str:
+    """One row per dataset, fraction, method and metric."""
+    best = best_methods(summaries)
+    level = f"{confidence * 100:g}"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["dataset", "label_fraction", "method", "label", "metric", "n", "mean", "std",
+                     f"ci{level}_low", f"ci{level}_high", "best"])
+    for key in sorted(summaries, key=lambda k: (k[0], k[1], list(labels).index(k[2]), k[3])):
+        s = summaries[key]
+        dataset, fraction, method, metric = key
+        writer.writerow([dataset, f"{fraction:g}", method, labels[method], metric, s.n, f"{s.mean:.6f}",
+                         f"{s.std:.6f}", f"{s.low:.6f}", f"{s.high:.6f}", int(key in best)])
+    return out.getvalue()

@@ -1,0 +1,108 @@
+"""The experiment's report from its finished runs: ``results.md`` (tables per dataset, paired differences,
+one row per run), ``results.csv`` (one row per dataset, fraction, method and metric), ``runs.csv`` and the
+figures in ``figures/``. The runs' own ``run.json`` files stay where they are."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+from ..atomic import atomic_write
+from . import figures
+from .aggregate import METRICS, csv_table, markdown_differences, markdown_table, paired_differences, summarise
+from .grid import PRESET_DIR, Preset
+from .runner import read_record, run_dir
+
+CONFIDENCE = 0.90
+
+
+def _write_text(path: str, text: str) -> str:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+    return path
+
+
+def _runs_csv(records: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run", "dataset", "label_fraction", "method", "seed", "test_dice", "test_jaccard",
+                     "best_val_dice", "best_val_epoch", "seconds"])
+    for r in records:
+        best = r.get("validation", {}).get("best", {})
+        writer.writerow([r["key"], r["dataset"], f"{r['label_fraction']:g}", r["method"], r["seed"],
+                         r["test"]["dice"]["mean"], r["test"]["jaccard"]["mean"], best.get("val_mean_dice", ""),
+                         best.get("epoch", ""), r["seconds"]])
+    return out.getvalue()
+
+
+def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[str]:
+    """Write the report of every finished run of ``preset`` under ``root``; returns the files written."""
+    runs = preset.runs()
+    records, missing = [], []
+    for run in runs:
+        record = read_record(root, run)
+        if record is not None and record["status"] == "finished":
+            records.append(record)
+        else:
+            missing.append(f"{run.key} ({record['status'] if record else 'not started'})")
+    labels = {name: method.label for name, method in preset.methods.items()}
+    reference = next(iter(labels))
+    summaries = summarise(records, CONFIDENCE)
+    differences = paired_differences(records, reference, CONFIDENCE)
+    fractions = preset.fractions
+    written = []
+    lines = [
+        f"# {preset.name}", "", preset.description, "",
+        f"Finished runs: {len(records)} of {len(runs)}; their wall time adds up to "
+        f"{sum(r['seconds'] for r in records) / 60:.1f} min.",
+        "Scores are the test split's mean over images of the per-image mean over foreground classes, for the "
+        f"model that validation selected; cells give the mean over seeds ± the half-width of the "
+        f"{CONFIDENCE * 100:g} % Student-t confidence interval (n = seeds). Bold: the best mean of its column.",
+    ]
+    machines = sorted({r["machine"] for r in records if r.get("machine")})
+    name = preset.name if os.path.dirname(os.path.abspath(preset.path)) == PRESET_DIR else preset.path
+    lines += ["", f"Command (from the bundle folder): `python -m scripts.experiments run {name}`.",
+              "Ran on: " + ("; ".join(machines) if machines else "not recorded") + "."]
+    if missing:
+        lines += ["", "Not in the tables: " + ", ".join(missing) + "."]
+    for dataset in preset.datasets:
+        lines += ["", f"## {dataset}", "", markdown_table(summaries, dataset, labels, fractions)]
+        if len(labels) > 1:
+            lines += ["", f"Paired by seed (same labeled subset), {labels[reference]} minus each other method:", "",
+                      markdown_differences(differences, dataset, reference, labels, fractions)]
+        if any(r["dataset"] == dataset for r in records):
+            for metric in METRICS:
+                name = f"{dataset}_test_{metric}.png"
+                written.append(figures.score_bars(summaries, dataset, labels, fractions, metric,
+                                                  os.path.join(root, "figures", name), CONFIDENCE))
+                lines += ["", f"![{dataset} test {METRICS[metric]}](figures/{name})"]
+            name = f"{dataset}_validation_dice.png"
+            written.append(figures.validation_curves(records, dataset, labels, fractions,
+                                                     os.path.join(root, "figures", name)))
+            lines += ["", f"![{dataset} validation Dice](figures/{name})"]
+            example = next((run for run in runs if run.dataset == dataset and run.method.evaluate is None
+                            and read_record(root, run) in records), None)
+            if qualitative and example is not None:
+                folder = run_dir(root, example)
+                name = f"{dataset}_qualitative.png"
+                written.append(figures.qualitative_grid([*example.configs, os.path.join(folder, "settings.yaml")],
+                                                        os.path.join(folder, "models"),
+                                                        os.path.join(root, "figures", name)))
+                lines += ["", f"Test images of {example.key}: the teacher's pseudo-label (co-training), the "
+                          "prediction, the target, wrong pixels in red, and the normalised entropy of 8 noise "
+                          "draws (0 certain, 1 uniform).", "", f"![{dataset} qualitative](figures/{name})"]
+    lines += ["", "## Runs", "", "| run | test Dice | test Jaccard | best validation Dice (epoch) | minutes |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for r in records:
+        best = r.get("validation", {}).get("best")
+        validation = f"{best['val_mean_dice']:.3f} ({best['epoch']})" if best else "-"
+        lines.append(f"| {r['key']} | {r['test']['dice']['mean']:.3f} | {r['test']['jaccard']['mean']:.3f} | "
+                     f"{validation} | {r['seconds'] / 60:.1f} |")
+    written.append(_write_text(os.path.join(root, "results.md"), "\n".join(lines) + "\n"))
+    written.append(_write_text(os.path.join(root, "results.csv"), csv_table(summaries, labels, CONFIDENCE)))
+    written.append(_write_text(os.path.join(root, "runs.csv"), _runs_csv(records)))
+    return written
