@@ -339,6 +339,7 @@ def test_training_from_a_written_datalist(tmp_path):
     parser["datalist_file"] = str(tmp_path / "out" / "datalist.json")
     parser["label_fraction"] = 100  # ignored: the lists are taken as written
     assert parser.get_parsed_content("datalist") == written
+    assert parser.get_parsed_content("synthetic") is False   # the full schedule, not the embedded default's
 
 
 def test_preparing_config_id_writes_the_datalist_only(tmp_path, capsys):

@@ -160,3 +160,20 @@ def test_volumes_are_trained_inferred_saved_as_nifti_and_measured_in_mm(left_atr
         assert report["asd_mm"]["mean"] == pytest.approx(np.mean([a for _, a in finite]), rel=1e-4)
     assert len(glob.glob(str(tmp_path / "eval" / "figures" / "*.png"))) > 0
 
+
+
+def test_inference_config_takes_the_volume_overlay_and_matches_the_test_predictions(left_atrium_run):
+    """inference.yaml + la.yaml + the profile segments a volume as the trained run's test did, saved as NIfTI
+    on the input's own grid."""
+    tmp_path, _ = left_atrium_run
+    with open(tmp_path / "eval" / "prepared_data" / "datalist.json") as f:
+        volume = json.load(f)["test"][0]["image"]
+    inference = tmp_path / "inference"
+    inference.mkdir()
+    run_bundle(inference, ["inference.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"], "--input_path", volume,
+               "--handlers#0#load_path", str(tmp_path / "models" / "model.pt"), *TINY_3D_NETWORK,
+               "--inference_draws", "2", run_id="run")
+    name = os.path.basename(volume).replace(".nii.gz", "_seg.nii.gz")
+    saved, tested = nib.load(inference / "eval" / name), nib.load(tmp_path / "eval" / "predictions" / name)
+    assert saved.shape == nib.load(volume).shape and np.allclose(saved.affine, nib.load(volume).affine, atol=1e-4)
+    assert np.array_equal(np.asarray(saved.dataobj), np.asarray(tested.dataobj))

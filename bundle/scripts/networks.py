@@ -65,8 +65,19 @@ class DualPathwayDiffusionUNet(nn.Module):
                 if isinstance(module, (nn.Conv2d, nn.Conv3d)):
                     module.reset_parameters()
 
-    def forward(self, image: torch.Tensor, noisy_mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        """Mask pathway: predict the clean mask logits from the image and a noisy mask at ``timesteps``."""
+    def forward(
+        self, image: torch.Tensor, noisy_mask: torch.Tensor | None = None, timesteps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mask pathway: predict the clean mask logits from the image and a noisy mask at ``timesteps``.
+
+        Given the image alone, the mask is all zeros (the mean of the pure-noise mask) at t = 0: the one-input
+        form that ``verify_net_in_out``, TorchScript and ONNX exports call. It is deterministic; at t = 0 a
+        pure-noise mask has a standard deviation of only sqrt(beta_1) = 0.01.
+        """
+        if noisy_mask is None:
+            noisy_mask = image.new_zeros((image.shape[0], self.num_classes, *image.shape[2:]))
+        if timesteps is None:
+            timesteps = torch.zeros(image.shape[0], dtype=torch.long, device=image.device)
         unet, x, labels = self.mask_pathway_body(image, noisy_mask)
         return unet(x, timesteps, class_labels=labels)[:, : self.num_classes]
 

@@ -1,0 +1,74 @@
+"""Training from labeled images given from outside, as MONAI Label's BundleTrainTask gives them."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import write_folder_dataset
+from scripts.datasets.datastore import datastore_datalist
+from scripts.datasets.splits import DatasetError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "bundle", "configs")
+
+
+def make_datastore(tmp_path, num_images=8, num_labeled=3, size=32):
+    """A MONAI Label local datastore: images in its folder, final labels in labels/final with the same names."""
+    write_folder_dataset(tmp_path / "source", num_images=num_images, size=size)
+    store = tmp_path / "store"
+    (store / "labels" / "final").mkdir(parents=True)
+    labeled = []
+    for i, name in enumerate(sorted(os.listdir(tmp_path / "source" / "images"))):
+        shutil.copy(tmp_path / "source" / "images" / name, store / name)
+        if i < num_labeled:
+            shutil.copy(tmp_path / "source" / "masks" / name, store / "labels" / "final" / name)
+            labeled.append({"image": str(store / name), "label": str(store / "labels" / "final" / name)})
+    return store, labeled
+
+
+def test_unlabeled_images_are_the_datastore_images_without_labels(tmp_path):
+    store, labeled = make_datastore(tmp_path)
+    datalist = datastore_datalist(labeled[:2], num_classes=3)   # the third labeled image is MONAI Label's validation
+    assert datalist["labeled"] == labeled[:2] and datalist["validation"] == [] and datalist["test"] == []
+    assert sorted(os.path.basename(i["image"]) for i in datalist["unlabeled"]) == [f"case{i:03d}.png" for i in range(3, 8)]
+    with pytest.raises(DatasetError, match="no labeled images"):
+        datastore_datalist([], num_classes=3)
+    Image.fromarray(np.full((32, 32), 7, np.uint8)).save(labeled[0]["label"])
+    with pytest.raises(DatasetError, match=r"case000.png has label values \[7\]"):
+        datastore_datalist(labeled[:2], num_classes=3)
+
+
+BUNDLE_TRAIN_TASK = """
+import json, sys
+import monai.bundle
+args = json.loads(sys.argv[1])
+monai.bundle.run(run_id="run", init_id=None, final_id=None, meta_file=args.pop("meta_file"),
+                 config_file=args.pop("config_file"), **args)
+"""
+
+
+def test_training_as_monai_label_runs_it(tmp_path):
+    """The overrides of BundleTrainTask.run_single_gpu (monailabel 0.8): bundle_root, max_epochs, the labeled
+    and validation lists, device and handlers; the unlabeled images are found by the config."""
+    import json
+
+    store, labeled = make_datastore(tmp_path)
+    overrides = {
+        "meta_file": os.path.join(CONFIGS, "metadata.json"), "config_file": os.path.join(CONFIGS, "train.yaml"),
+        "bundle_root": str(tmp_path / "bundle"), "train#trainer#max_epochs": 1, "device": "cpu",
+        "train#dataset#data": labeled[:2], "validate#dataset#data": labeled[2:],
+        "spatial_size": [32, 32], "batch_size": 2, "labeled_batch_size": 1, "epoch_length": 2,
+        "pretrain_epochs": 1, "val_interval": 1, "rounds": 1,
+    }
+    result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log
+    assert (tmp_path / "bundle" / "models" / "model.pt").is_file()
+    assert not (tmp_path / "bundle" / "eval" / "synthetic_data").exists()
