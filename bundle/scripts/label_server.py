@@ -1,0 +1,67 @@
+"""Serves the bundle in MONAI Label: the ``monaibundle`` sample app with this bundle as a local model, over a
+datastore folder (images, and their labels in ``labels/final``). Runs offline: the app is copied from the
+installed monailabel package and the bundle is unpacked into the app's ``model`` folder, so nothing is fetched.
+MONAI Label needs its own environment (bundle/docs/monailabel.md)::
+
+    python -m scripts.label_server --monailabel .venv-monailabel/bin/monailabel \\
+        --bundle dist/diffseg.zip --studies /data/my_images --apps apps --port 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+APP = "monaibundle"
+FILE_EXTENSIONS = '["*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff", "*.nii.gz", "*.nii"]'
+
+
+def server_environment(monailabel: str) -> dict[str, str]:
+    """The monailabel script runs ``python`` from PATH unless MONAILABEL_PYEXE names its environment's; the
+    datastore reads 2D pictures and NIfTI volumes."""
+    python = os.path.join(os.path.dirname(os.path.abspath(monailabel)), "python")
+    return {**os.environ, "MONAILABEL_PYEXE": python, "MONAI_LABEL_DATASTORE_FILE_EXT": FILE_EXTENSIONS}
+
+
+def prepare_app(monailabel: str, apps: str, bundle_zip: str) -> tuple[str, str]:
+    """Copy the monaibundle app into ``apps`` (once) and unpack the bundle zip into its ``model`` folder
+    (replacing an older copy); returns (app folder, bundle name)."""
+    app_dir = os.path.join(apps, APP)
+    if not os.path.isdir(app_dir):
+        subprocess.run([monailabel, "apps", "--download", "--name", APP, "--output", apps], check=True,
+                       env=server_environment(monailabel))
+    with zipfile.ZipFile(bundle_zip) as archive:
+        name = archive.namelist()[0].split("/")[0]
+        target = os.path.join(app_dir, "model", name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        archive.extractall(os.path.join(app_dir, "model"))
+    return app_dir, name
+
+
+def server_command(monailabel: str, app_dir: str, studies: str, name: str, host: str, port: int) -> list[str]:
+    return [monailabel, "start_server", "--app", app_dir, "--studies", studies, "--conf", "models", name,
+            "--conf", "zoo_source", "github", "--conf", "sam2", "false", "--host", host, "--port", str(port)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.label_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--monailabel", required=True, help="the monailabel command of its environment")
+    parser.add_argument("--bundle", required=True, help="the bundle zip (python -m scripts.package)")
+    parser.add_argument("--studies", required=True, help="the datastore folder: images, labels in labels/final")
+    parser.add_argument("--apps", default="apps", help="where the app is copied to")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    app_dir, name = prepare_app(args.monailabel, args.apps, args.bundle)
+    command = server_command(args.monailabel, app_dir, args.studies, name, args.host, args.port)
+    print(" ".join(command), flush=True)
+    return subprocess.call(command, env=server_environment(args.monailabel))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
