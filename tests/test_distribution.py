@@ -5,6 +5,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -59,6 +60,21 @@ def test_metadata_verifies_offline_against_the_schema_in_the_bundle(tmp_path):
                              str(tmp_path / "metadata.json"), "--filepath", "docs/metadata_schema.json"],
                             cwd=BUNDLE, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "channel_def" in result.stdout + result.stderr
+
+
+def test_metadata_readme_and_setup_name_the_same_dependencies():
+    """metadata.json's packages are what the package installs and what the README tells bundle users to install."""
+    with open(os.path.join(BUNDLE, "configs", "metadata.json")) as f:
+        metadata = json.load(f)
+    with open(os.path.join(ROOT, "setup.cfg")) as f:
+        requires = f.read().split("install_requires =")[1].split("\n\n")[0].split()
+    installed = {re.split("[<>=]", r)[0].lower() for r in requires}
+    with open(os.path.join(BUNDLE, "docs", "README.md")) as f:
+        readme = f.read()
+    line = readme.split("## Use a downloaded bundle")[1].split("pip install ")[1].split("\n\n")[0]
+    documented = {re.split("[<>=]", w.strip('"\\'))[0].lower() for w in line.split()} - {""}
+    packages = {p.lower() for p in metadata["required_packages_version"]} | {"torch", "monai"}
+    assert packages == installed == documented
 
 
 @pytest.mark.parametrize("configs,extra", [
