@@ -49,7 +49,8 @@ def server_command(monailabel: str, app_dir: str, studies: str, name: str, host:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.label_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.label_server", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--monailabel", required=True, help="the monailabel command of its environment")
     parser.add_argument("--bundle", required=True, help="the bundle zip (python -m scripts.package)")
     parser.add_argument("--studies", required=True, help="the datastore folder: images, labels in labels/final")
