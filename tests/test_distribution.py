@@ -20,6 +20,7 @@ from monai.data import load_net_with_metadata
 from PIL import Image
 
 from scripts.package import build, file_hash
+from test_bundle import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "bundle")
@@ -209,3 +210,21 @@ def test_overlays_are_baked_into_the_shipped_configs_and_metadata(tmp_path):
     trained = ConfigParser()
     trained.read_config(str(configs / "train.yaml"))
     assert trained.get_parsed_content("dataset") == "acdc" and trained.get_parsed_content("max_epochs") == 56
+
+
+def test_unpacked_bundle_trains_in_its_own_folder_and_serves_what_it_trained(tmp_path, weights):
+    """Retraining a downloaded bundle writes into that bundle's models/ and eval/, and its inference uses the new
+    weights."""
+    build(str(tmp_path / "diffseg.zip"), model=str(weights))
+    with zipfile.ZipFile(tmp_path / "diffseg.zip") as archive:
+        archive.extractall(tmp_path)
+    bundle = tmp_path / "diffseg"
+    monai_bundle("run", "training", "--config_file", "configs/train.yaml", *TINY, cwd=bundle)
+    model = bundle / "models" / "model.pt"
+    assert file_hash(str(model)) != file_hash(str(weights))
+    assert (bundle / "models" / "test_metrics.json").is_file() and (bundle / "eval" / "synthetic_data").is_dir()
+    images = bundle / "eval" / "synthetic_data" / "images"
+    monai_bundle("run", "--config_file", "configs/inference.yaml", "--input_path", str(images),
+                 "--spatial_size", "[32,32]", cwd=bundle)
+    masks = list((bundle / "eval" / "inference").glob("*_seg.png"))
+    assert masks and len(masks) == len(os.listdir(images))
