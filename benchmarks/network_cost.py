@@ -21,6 +21,7 @@ from monai.networks.schedulers import DDPMScheduler
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bundle"))
 from scripts.cotraining import CoTrainer  # noqa: E402
+from scripts.diffusion import ImageReconstruction  # noqa: E402
 from scripts.networks import DualPathwayDiffusionUNet  # noqa: E402
 from scripts.ramps import LinearRamp  # noqa: E402
 from scripts.teacher_pretraining import TeacherPretrainer  # noqa: E402
@@ -58,13 +59,15 @@ def main() -> None:
         images = torch.rand(shape) * 2 - 1
         labels = torch.randint(0, args.num_classes, (args.batch_size, 1, *shape[2:])).float()
         unlabeled = [{"image": images}]
+        reconstruction = ImageReconstruction(scheduler)
         pretrainer = TeacherPretrainer(
-            "cpu", 1, unlabeled, net, torch.optim.Adam(net.parameters(), 1e-3), scheduler, reconstruction_clip=(-1, 1)
+            "cpu", 1, unlabeled, net, torch.optim.Adam(net.parameters(), 1e-3), scheduler, reconstruction
         )
         cotrainer = CoTrainer(
             "cpu", 1, unlabeled, [{"image": images, "label": labels}], student,
-            torch.optim.Adam(student.parameters(), 1e-3), net, torch.optim.Adam(net.parameters(), 1e-3), scheduler,
-            loss, LinearRamp(5.0, 1), rounds=args.rounds, reconstruction_clip=(-1, 1),
+            torch.optim.Adam(student.parameters(), 1e-3), loss, LinearRamp(5.0, 1), teacher=net,
+            teacher_optimizer=torch.optim.Adam(net.parameters(), 1e-3), noise_scheduler=scheduler,
+            reconstruction=reconstruction, rounds=args.rounds,
         )
 
         def mask_step():

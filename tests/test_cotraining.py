@@ -1,8 +1,10 @@
+import pytest
 import torch
 from monai.losses import DiceCELoss
 
 from conftest import spy_on_image_pathway, tiny_network
 from scripts.cotraining import CoTrainer
+from scripts.diffusion import ImageReconstruction
 from scripts.losses import cross_pseudo_supervision
 from scripts.ramps import LinearRamp
 
@@ -18,7 +20,7 @@ class RecordingLoss:
         return CE(logits, target)
 
 
-def make_trainer(scheduler, rounds=1, reset_rounds=False, loss=CE, max_epochs=1, num_batches=1):
+def make_trainer(scheduler, rounds=1, reset_rounds=False, loss=CE, max_epochs=1, num_batches=1, **options):
     student, teacher = tiny_network(seed=1), tiny_network(seed=2)
     labeled = [{"image": torch.rand(2, 1, 16, 16), "label": torch.randint(0, 3, (2, 1, 16, 16)).float()}]
     unlabeled = [{"image": torch.rand(3, 1, 16, 16)} for _ in range(num_batches)]
@@ -27,7 +29,7 @@ def make_trainer(scheduler, rounds=1, reset_rounds=False, loss=CE, max_epochs=1,
         network=student, optimizer=torch.optim.Adam(student.parameters(), 1e-3), teacher=teacher,
         teacher_optimizer=torch.optim.Adam(teacher.parameters(), 1e-3), noise_scheduler=scheduler,
         loss_function=loss, consistency_weight=LinearRamp(5.0, max_epochs), rounds=rounds,
-        reset_rounds=reset_rounds, reconstruction_clip=(-1.0, 1.0),
+        reset_rounds=reset_rounds, reconstruction=ImageReconstruction(scheduler), **options,
     )
 
 
@@ -82,5 +84,71 @@ def test_both_networks_learn_and_lambda_follows_the_ramp(scheduler):
 def test_zero_rounds_is_plain_teacher_student_cps(scheduler):
     trainer = make_trainer(scheduler, rounds=0)
     trainer.run()
-    assert trainer.state.output["scalars"]["loss/align"] == 0.0
+    assert "loss/align" not in trainer.state.output["scalars"]
     assert trainer.state.output["reconstruction"] is None
+
+
+def _gradient_reaches(trainer, term, parameters):
+    torch.manual_seed(0)
+    images, labels, num_labeled = trainer.mixed_batch(trainer.data_loader[0])
+    losses = trainer.losses(images, labels, num_labeled)
+    trainer.teacher.zero_grad(set_to_none=True)
+    ({**losses.fixed, **losses.weighted}[term]).backward()
+    return sum(p.grad.abs().sum().item() for p in parameters if p.grad is not None) > 0
+
+
+def test_detached_rounds_keep_each_loss_on_its_own_pathway(scheduler):
+    for detach in (False, True):
+        trainer = make_trainer(scheduler, rounds=2, detach_rounds=detach)
+        trainer.teacher = tiny_network(shared_body=False, seed=2)
+        trainer.state.device = torch.device("cpu")
+        image_pathway, mask_pathway = trainer.teacher.image_body.parameters(), trainer.teacher.mask_body.parameters()
+        # align trains the mask pathway; only without detach does it reach the image pathway too
+        assert _gradient_reaches(trainer, "align", trainer.teacher.mask_body.parameters())
+        assert _gradient_reaches(trainer, "align", image_pathway) == (not detach)
+        assert _gradient_reaches(trainer, "reconstruction", trainer.teacher.image_body.parameters())
+        assert _gradient_reaches(trainer, "reconstruction", mask_pathway) == (not detach)
+
+
+def test_unlabeled_mode_puts_labeled_rounds_at_weight_one_and_cps_on_unlabeled_images(scheduler):
+    loss = RecordingLoss()
+    trainer = make_trainer(scheduler, rounds=1, loss=loss, unsupervised_images="unlabeled")
+    trainer.run()
+    # supervised (2 calls on the 2 labeled images), CPS (2 calls on the 3 unlabeled), align labeled, align unlabeled
+    assert [logits.shape[0] for logits, _ in loss.calls] == [2, 2, 3, 3, 2, 3]
+    scalars = trainer.state.output["scalars"]
+    assert {"loss/align_labeled", "loss/reconstruction_labeled", "loss/align", "loss/cps"} <= set(scalars)
+    terms = [v for k, v in scalars.items() if k.startswith("loss/") and k != "loss/total"]
+    weighted = scalars["loss/cps"] + scalars["loss/align"] + scalars["loss/reconstruction"]
+    fixed = sum(terms) - weighted
+    assert abs(scalars["loss/total"] - (fixed + scalars["lambda"] * weighted)) < 1e-4
+
+
+def test_independent_noise_gives_teacher_and_student_their_own_draws(scheduler):
+    for independent in (False, True):
+        trainer = make_trainer(scheduler, rounds=0, independent_noise=independent)
+        seen = []
+        for net in (trainer.teacher, trainer.network):
+            original = net.forward
+            net.forward = lambda image, mask, t, original=original: seen.append((mask, t)) or original(image, mask, t)
+        trainer.run()
+        (teacher_mask, teacher_t), (student_mask, student_t) = seen
+        assert torch.equal(teacher_t, student_t) == (not independent)
+        assert torch.equal(teacher_mask, student_mask) == (not independent)
+
+
+def test_copy_paste_trains_the_student_on_mixed_images(scheduler):
+    from scripts.copy_paste import BidirectionalCopyPaste
+
+    loss = RecordingLoss()
+    trainer = make_trainer(scheduler, rounds=0, loss=loss, unsupervised_images="unlabeled",
+                           copy_paste=BidirectionalCopyPaste())
+    trainer.run()
+    # the student on 2 x 3 mixed images, supervised (teacher, student), the teacher on the 3 unlabeled ones
+    assert [logits.shape[0] for logits, _ in loss.calls] == [6, 2, 2, 3]
+    mixed_targets = loss.calls[0][1]
+    labels = trainer.labeled_data_loader[0]["label"]
+    assert all((mixed_targets[i] == labels[i % 3 % 2]).float().mean() > 0.4 for i in range(6))  # pasted label regions
+    assert trainer.state.output["pred"].shape[0] == 5
+    with pytest.raises(ValueError, match="unlabeled"):
+        make_trainer(scheduler, copy_paste=BidirectionalCopyPaste())

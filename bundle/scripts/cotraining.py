@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from monai.networks.schedulers import DDPMScheduler
 
-from .diffusion import mask_from_noise, pure_noise, q_sample, reconstruct_image, sample_timesteps
+from .copy_paste import BidirectionalCopyPaste
+from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
 from .flags import as_bool
 from .losses import cross_pseudo_supervision
 from .semi_supervised import SemiSupervisedTrainer
+
+UNSUPERVISED_IMAGES = ("all", "unlabeled")
+
+
+@dataclass
+class CoTrainingLosses:
+    """One iteration's loss terms: ``fixed`` ones count once, ``weighted`` ones are multiplied by lambda."""
+
+    student_logits: torch.Tensor       # the student's prediction for every image of the batch
+    teacher_logits: torch.Tensor
+    targets: torch.Tensor              # labels, then the student's argmax for the unlabeled images
+    reconstruction: torch.Tensor | None
+    fixed: dict[str, torch.Tensor] = field(default_factory=dict)
+    weighted: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def total(self, weight: float) -> torch.Tensor:
+        return sum(self.fixed.values()) + weight * sum(self.weighted.values())
 
 
 class CoTrainer(SemiSupervisedTrainer):
@@ -18,17 +36,32 @@ class CoTrainer(SemiSupervisedTrainer):
     optimizer. ``network``/``optimizer`` are the student's, so MONAI's validation and checkpoint handlers
     see the student.
 
-    Every iteration takes a labeled and an unlabeled batch (``SemiSupervisedTrainer``). Both networks segment the whole batch from the same pure-noise mask (Eq. 8).
-    The loss (Eq. 15/16) is ``L_sup + lambda * (L_semi + mean_r L_align_r + mean_r L_rec_r)``:
+    Every iteration takes a labeled and an unlabeled batch (``SemiSupervisedTrainer``). Both networks segment
+    the batch from a pure-noise mask (Eq. 8): the same noise and time step, or with ``independent_noise``
+    each its own draw, which makes the two views differ as cross pseudo supervision wants. Terms:
 
-    * ``L_sup`` (Eq. 10): ``loss_function`` of teacher and student against the labels, labeled samples only;
-    * ``L_semi`` (Eq. 9): cross pseudo supervision between teacher and student, all samples;
+    * ``L_sup`` (Eq. 10): ``loss_function`` of teacher and student against the labels;
+    * ``L_semi`` (Eq. 9): cross pseudo supervision between teacher and student;
     * rounds r = 1..R (Eq. 11-14): ``i_r = f_i^T(q(i, t'), softmax(m_{r-1}), t')``,
       ``m_r = f_m^T(i_r, v_m, t'')``, ``L_align_r = loss_function(m_r, l_hat)`` with ``l_hat`` the label when
-      present and the student's argmax otherwise, ``L_rec_r = MSE(i, i_r)``. ``m_0`` is the teacher's mask;
-      rounds are iterative (``m_{r-1}`` is the last round's mask) unless ``reset_rounds``, where every round
-      restarts from ``m_0`` as in the authors' code;
-    * ``lambda = consistency_weight(epoch)``.
+      present and the student's argmax otherwise, ``L_rec_r = MSE(i, i_r)`` (``reconstruction``: image or noise
+      space). ``m_0`` is the teacher's mask; rounds are iterative (``m_{r-1}`` is the last round's mask)
+      unless ``reset_rounds``, where every round restarts from ``m_0`` as in the authors' code. With
+      ``detach_rounds`` no gradient crosses from one pathway to the next (the mask given to the image pathway
+      and the reconstruction given back are constants), as in the authors' code: the reconstruction loss
+      then trains the image pathway alone and the align loss the mask pathway alone.
+
+    The loss is ``L_sup + fixed terms + lambda (weighted terms)``, ``lambda = consistency_weight(epoch)``.
+    ``unsupervised_images`` says which terms lambda weighs:
+
+    * ``"all"`` (the paper, Eq. 15/16): ``lambda (L_semi + mean_r L_align_r + mean_r L_rec_r)`` over all images;
+    * ``"unlabeled"`` (the authors' code): those terms over the unlabeled images; the labeled images get
+      ``mean_r L_align_r`` (against their labels) and ``mean_r L_rec_r`` at weight 1 and no ``L_semi``.
+
+    ``copy_paste`` (a ``BidirectionalCopyPaste``; needs ``"unlabeled"``) gives the student a strong view: it
+    learns the unlabeled images from mixed images (labeled and unlabeled content swapped in a box, targets
+    the labels and the teacher's argmax), and the teacher learns from the student's prediction put back
+    together from the two mixed images of each pair.
     """
 
     def __init__(
@@ -37,73 +70,124 @@ class CoTrainer(SemiSupervisedTrainer):
         teacher: torch.nn.Module,
         teacher_optimizer: torch.optim.Optimizer,
         noise_scheduler: DDPMScheduler,
-        reconstruction_loss: Callable = torch.nn.MSELoss(),
+        reconstruction: ImageReconstruction,
         rounds: int = 5,
         reset_rounds: bool = False,
-        reconstruction_clip: Sequence[float] | None = None,
+        detach_rounds: bool = False,
+        unsupervised_images: str = "all",
+        independent_noise: bool = False,
+        copy_paste: BidirectionalCopyPaste | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         if rounds < 0:
             raise ValueError(f"rounds must be >= 0, got {rounds}.")
+        if unsupervised_images not in UNSUPERVISED_IMAGES:
+            raise ValueError(f"unsupervised_images must be one of {UNSUPERVISED_IMAGES}, got {unsupervised_images!r}.")
+        if copy_paste is not None and unsupervised_images != "unlabeled":
+            raise ValueError(
+                "copy_paste mixes labeled into unlabeled images, so its terms act on the unlabeled images: "
+                "set unsupervised_images to 'unlabeled'."
+            )
         self.teacher = teacher
         self.teacher_optimizer = teacher_optimizer
         self.noise_scheduler = noise_scheduler
-        self.reconstruction_loss = reconstruction_loss
+        self.reconstruction = reconstruction
         self.rounds = rounds
         self.reset_rounds = as_bool(reset_rounds)
-        self.reconstruction_clip = tuple(reconstruction_clip) if reconstruction_clip is not None else None
+        self.detach_rounds = as_bool(detach_rounds)
+        self.unsupervised_images = unsupervised_images
+        self.independent_noise = as_bool(independent_noise)
+        self.copy_paste = copy_paste
+
+    def segment(self, network: torch.nn.Module, images: torch.Tensor, draw: tuple | None = None):
+        """Mask logits from a pure-noise mask (Eq. 8), and the ``(noise, timesteps)`` draw they used: the one
+        given, or a new one."""
+        if draw is None:
+            timesteps = sample_timesteps(self.noise_scheduler, images.shape[0], images.device)
+            shape = (images.shape[0], network.num_classes, *images.shape[2:])
+            draw = (pure_noise(self.noise_scheduler, shape, timesteps, images), timesteps)
+        return network(images, *draw), draw
+
+    def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int) -> CoTrainingLosses:
+        """Every loss term of one iteration on ``images`` (the labeled ones first)."""
+        n, loss_fn = num_labeled, self.loss_function
+        teacher_logits, draw = self.segment(self.teacher, images)
+        if self.copy_paste is None:
+            student_logits, _ = self.segment(self.network, images, None if self.independent_noise else draw)
+        else:
+            student_logits, mixed_loss = self._student_on_mixed_images(images, labels, n, teacher_logits)
+        student_labels = student_logits.argmax(dim=1, keepdim=True).detach()
+        targets = torch.cat([labels.to(student_labels.dtype), student_labels[n:]])
+        out = CoTrainingLosses(student_logits, teacher_logits, targets, None)
+        out.fixed["supervised"] = loss_fn(teacher_logits[:n], labels) + loss_fn(student_logits[:n], labels)
+
+        if self.copy_paste is not None:
+            out.weighted["cps"] = mixed_loss + loss_fn(teacher_logits[n:], student_labels[n:])
+        else:
+            first = 0 if self.unsupervised_images == "all" else n
+            out.weighted["cps"] = cross_pseudo_supervision(loss_fn, student_logits[first:], teacher_logits[first:])
+        if self.rounds:
+            self._rounds(images, targets, n, out)
+        return out
+
+    def _student_on_mixed_images(self, images, labels, n, teacher_logits):
+        """The student's logits for the labeled images and (put back together) for the unlabeled ones, and its
+        loss on the mixed images."""
+        teacher_labels = teacher_logits[n:].argmax(dim=1, keepdim=True).detach()
+        mixed_images, mixed_targets, box = self.copy_paste.mix(images[:n], labels, images[n:], teacher_labels)
+        logits, _ = self.segment(self.network, torch.cat([images[:n], mixed_images]))
+        mixed_logits = logits[n:]
+        unlabeled_logits = self.copy_paste.unmix(mixed_logits, box)
+        return torch.cat([logits[:n], unlabeled_logits]), self.loss_function(mixed_logits, mixed_targets)
+
+    def _rounds(self, images: torch.Tensor, targets: torch.Tensor, n: int, out: CoTrainingLosses) -> None:
+        """Eq. 11-14: the align and reconstruction terms, averaged over the rounds, added to ``out``."""
+        teacher, scheduler, loss_fn = self.teacher, self.noise_scheduler, self.loss_function
+        split = self.unsupervised_images == "unlabeled"
+        align, rec = [], []
+        mask_logits = out.teacher_logits
+        for _ in range(self.rounds):
+            previous = out.teacher_logits if self.reset_rounds else mask_logits
+            condition = torch.softmax(previous.detach() if self.detach_rounds else previous, dim=1)
+            timesteps = sample_timesteps(scheduler, images.shape[0], images.device)
+            rec_per_image, reconstruction = self.reconstruction(teacher, images, condition, timesteps)
+            mask_input = reconstruction.detach() if self.detach_rounds else reconstruction
+            mask_logits = mask_from_noise(
+                teacher, scheduler, mask_input, sample_timesteps(scheduler, images.shape[0], images.device)
+            )
+            if split:
+                align.append(torch.stack([loss_fn(mask_logits[:n], targets[:n]), loss_fn(mask_logits[n:], targets[n:])]))
+                rec.append(torch.stack([rec_per_image[:n].mean(), rec_per_image[n:].mean()]))
+            else:
+                align.append(loss_fn(mask_logits, targets))
+                rec.append(rec_per_image.mean())
+            out.reconstruction = reconstruction
+        align, rec = torch.stack(align).mean(dim=0), torch.stack(rec).mean(dim=0)
+        if split:
+            out.fixed.update(align_labeled=align[0], reconstruction_labeled=rec[0])
+            out.weighted.update(align=align[1], reconstruction=rec[1])
+        else:
+            out.weighted.update(align=align, reconstruction=rec)
 
     def _iteration(self, engine: CoTrainer, batchdata: dict) -> dict:
-        device = engine.state.device
         images, labels, num_labeled = engine.mixed_batch(batchdata)
-        scheduler, student, teacher = engine.noise_scheduler, engine.network, engine.teacher
-        loss_fn = engine.loss_function
-
-        student.train()
-        teacher.train()
+        engine.network.train()
+        engine.teacher.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         engine.teacher_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-
-        # both networks see the same pure-noise mask v_m at the same time step t (Eq. 8)
-        timesteps = sample_timesteps(scheduler, images.shape[0], device)
-        mask_noise = pure_noise(scheduler, (images.shape[0], student.num_classes, *images.shape[2:]), timesteps, images)
-        teacher_logits = teacher(images, mask_noise, timesteps)
-        student_logits = student(images, mask_noise, timesteps)
-
-        supervised = loss_fn(teacher_logits[:num_labeled], labels) + loss_fn(student_logits[:num_labeled], labels)
-        semi = cross_pseudo_supervision(loss_fn, student_logits, teacher_logits)
-        student_pseudo_label = student_logits.argmax(dim=1, keepdim=True).detach()
-        align_target = torch.cat([labels.to(student_pseudo_label.dtype), student_pseudo_label[num_labeled:]])
-
-        align_losses, reconstruction_losses = [], []
-        mask_logits, reconstruction = teacher_logits, None
-        for _ in range(engine.rounds):
-            previous = teacher_logits if engine.reset_rounds else mask_logits
-            image_timesteps = sample_timesteps(scheduler, images.shape[0], device)
-            noisy_images = q_sample(scheduler, images, torch.randn_like(images), image_timesteps)
-            reconstruction = reconstruct_image(
-                teacher, scheduler, noisy_images, torch.softmax(previous, dim=1), image_timesteps,
-                engine.reconstruction_clip,
-            )
-            mask_logits = mask_from_noise(
-                teacher, scheduler, reconstruction, sample_timesteps(scheduler, images.shape[0], device)
-            )
-            align_losses.append(loss_fn(mask_logits, align_target))
-            reconstruction_losses.append(engine.reconstruction_loss(reconstruction, images))
-        align = torch.stack(align_losses).mean() if align_losses else torch.zeros((), device=device)
-        rec = torch.stack(reconstruction_losses).mean() if reconstruction_losses else torch.zeros((), device=device)
-
+        losses = engine.losses(images, labels, num_labeled)
         weight = float(engine.consistency_weight(engine.state.epoch))
-        loss = supervised + weight * (semi + align + rec)
+        loss = losses.total(weight)
         loss.backward()
         engine.optimizer.step()
         engine.teacher_optimizer.step()
 
+        reconstruction = losses.reconstruction
         return engine.publish(
-            images, align_target, student_logits, loss, weight,
-            {"supervised": supervised, "cps": semi, "align": align, "reconstruction": rec},
-            {"student": engine.optimizer, "teacher": engine.teacher_optimizer},
-            teacher_pred=teacher_logits.detach(),
+            images=images, labels=losses.targets, logits=losses.student_logits, loss=loss, weight=weight,
+            terms={**losses.fixed, **losses.weighted},
+            optimizers={"student": engine.optimizer, "teacher": engine.teacher_optimizer},
+            teacher_pred=losses.teacher_logits.detach(),
             reconstruction=reconstruction.detach() if reconstruction is not None else None,
         )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from monai.engines import SupervisedTrainer
-from monai.utils import CommonKeys
+from monai.utils import CommonKeys, convert_to_tensor
 
 
 class SemiSupervisedTrainer(SupervisedTrainer):
@@ -47,12 +47,15 @@ class SemiSupervisedTrainer(SupervisedTrainer):
         return batch
 
     def mixed_batch(self, batchdata: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Labeled then unlabeled images in one tensor, the labels, and how many images are labeled."""
-        device, non_blocking = self.state.device, self.non_blocking
+        """Labeled then unlabeled images in one tensor, the labels, and how many images are labeled (plain
+        tensors: the images' metadata play no part in training, and slicing a mixed batch of them fails)."""
         labeled = self._next_labeled_batch()
-        labeled_images = labeled[CommonKeys.IMAGE].to(device, non_blocking=non_blocking)
-        labels = labeled[CommonKeys.LABEL].to(device, non_blocking=non_blocking)
-        unlabeled_images = batchdata[CommonKeys.IMAGE].to(device, non_blocking=non_blocking)
+
+        def tensor(value) -> torch.Tensor:
+            return convert_to_tensor(value, track_meta=False).to(self.state.device, non_blocking=self.non_blocking)
+
+        labeled_images, labels = tensor(labeled[CommonKeys.IMAGE]), tensor(labeled[CommonKeys.LABEL])
+        unlabeled_images = tensor(batchdata[CommonKeys.IMAGE])
         return torch.cat([labeled_images, unlabeled_images]), labels, labeled_images.shape[0]
 
     def publish(

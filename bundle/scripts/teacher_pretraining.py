@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 from monai.engines import SupervisedTrainer
 from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
-from .diffusion import mask_condition, mask_from_noise, pure_noise, reconstruct_image, sample_timesteps
+from .diffusion import ImageReconstruction, mask_condition, mask_from_noise, sample_timesteps
 from .flags import as_bool
 
 
 class TeacherPretrainer(SupervisedTrainer):
     """Trains the dual-pathway teacher on images alone.
 
-    Each iteration: ``m = f_m(i, v_m, t)`` from a pure-noise mask (Eq. 5), then
-    ``i' = f_i(v_i, softmax(m), t')`` from a pure-noise image (Eq. 6), and ``loss = MSE(i, i')`` (Eq. 7);
-    the gradient reaches the mask pathway through ``softmax(m)``. With ``hard_masks`` the image pathway is
+    Each iteration: ``m = f_m(i, v_m, t)`` from a pure-noise mask (Eq. 5), then the image pathway reconstructs
+    the image given ``softmax(m)`` at an independent ``t'`` (Eq. 6), and ``loss = MSE(i, i')`` (Eq. 7, in the
+    image or the noise space of ``reconstruction``); the gradient reaches the mask pathway through
+    ``softmax(m)``. ``image_input`` is what the image pathway starts from: ``"noise"``, pure noise as the
+    paper's text says, or ``"noised"``, the image noised at ``t'`` (``q(i, t')``), as the authors' code does:
+    the mask then only has to carry what the noise destroyed. With ``hard_masks`` the image pathway is
     given ``one_hot(argmax(m))`` instead, with the softmax gradient passed straight through: the mask can
     then carry at most log2(K) bits per pixel and must partition the image into regions rather than encode
     its intensities. Batches must not carry labels: a batch with a ``label`` entry is rejected, so no
@@ -36,8 +39,8 @@ class TeacherPretrainer(SupervisedTrainer):
         network: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         noise_scheduler: DDPMScheduler,
-        loss_function: Callable = torch.nn.MSELoss(),
-        reconstruction_clip: Sequence[float] | None = None,
+        reconstruction: ImageReconstruction,
+        image_input: str = "noise",
         hard_masks: bool = False,
         **kwargs,
     ) -> None:
@@ -47,13 +50,29 @@ class TeacherPretrainer(SupervisedTrainer):
             train_data_loader=train_data_loader,
             network=network,
             optimizer=optimizer,
-            loss_function=loss_function,
+            loss_function=reconstruction,
             decollate=False,
             **kwargs,
         )
+        if image_input not in ("noise", "noised"):
+            raise ValueError(f"image_input must be 'noise' or 'noised', got {image_input!r}.")
         self.noise_scheduler = noise_scheduler
-        self.reconstruction_clip = tuple(reconstruction_clip) if reconstruction_clip is not None else None
+        self.reconstruction = reconstruction
+        self.image_input = image_input
         self.hard_masks = as_bool(hard_masks)
+
+    def cycle(self, images: torch.Tensor, condition=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eq. 5-7 on a batch: the cycle loss, the mask logits and the reconstruction. ``condition`` turns the
+        mask logits into the image pathway's mask (default: ``mask_condition`` with ``hard_masks``)."""
+        scheduler, network = self.noise_scheduler, self.network
+        batch_size = images.shape[0]
+        mask_logits = mask_from_noise(network, scheduler, images, sample_timesteps(scheduler, batch_size, images.device))
+        mask = condition(mask_logits) if condition is not None else mask_condition(mask_logits, self.hard_masks)
+        loss, reconstruction = self.reconstruction(
+            network, images, mask, sample_timesteps(scheduler, batch_size, images.device),
+            from_pure_noise=self.image_input == "noise",
+        )
+        return loss.mean(), mask_logits, reconstruction
 
     def _iteration(self, engine: TeacherPretrainer, batchdata: dict) -> dict:
         if CommonKeys.LABEL in batchdata:
@@ -62,20 +81,9 @@ class TeacherPretrainer(SupervisedTrainer):
                 "build the pretraining dataset from images only."
             )
         images = batchdata[CommonKeys.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
-        scheduler, network = engine.noise_scheduler, engine.network
-        batch_size = images.shape[0]
-
-        network.train()
+        engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        mask_timesteps = sample_timesteps(scheduler, batch_size, images.device)
-        mask_logits = mask_from_noise(network, scheduler, images, mask_timesteps)
-        image_timesteps = sample_timesteps(scheduler, batch_size, images.device)
-        noisy_image = pure_noise(scheduler, images.shape, image_timesteps, images)
-        reconstruction = reconstruct_image(
-            network, scheduler, noisy_image, mask_condition(mask_logits, engine.hard_masks), image_timesteps,
-            engine.reconstruction_clip,
-        )
-        loss = engine.loss_function(reconstruction, images)
+        loss, mask_logits, reconstruction = engine.cycle(images)
         loss.backward()
         engine.optimizer.step()
 
