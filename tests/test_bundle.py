@@ -146,3 +146,19 @@ def test_overlays_build_a_network_that_fits_their_image_size(overlays):
     image = torch.zeros(1, parser.get_parsed_content("image_channels"), *size)
     noise = torch.zeros(1, parser.get_parsed_content("num_classes"), *size)
     assert network(image, noise, torch.zeros(1, dtype=torch.long)).shape == noise.shape
+
+
+@pytest.mark.parametrize("variant, detached, images, noised, space, lr, shared_body", [
+    ("paper", False, "all", "noise", "image", 1e-2, True),
+    ("authors", True, "unlabeled", "noised", "noise", 1e-2, False),
+])
+def test_variant_overlays_set_the_choices_they_name(tmp_path, variant, detached, images, noised, space, lr, shared_body):
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, c) for c in ["train.yaml", f"variants/{variant}.yaml"]])
+    parser["output_dir"] = str(tmp_path)
+    for key, value in zip(TINY[::2], TINY[1::2]):
+        parser[key[2:]] = json.loads(value)
+    cotrainer, pretrainer = parser.get_parsed_content("train#trainer"), parser.get_parsed_content("pretrain#trainer")
+    assert (cotrainer.detach_rounds, cotrainer.unsupervised_images, cotrainer.independent_noise) == (detached, images, detached)
+    assert (pretrainer.image_input, cotrainer.reconstruction.space) == (noised, space)
+    assert cotrainer.optimizer.param_groups[0]["initial_lr"] == lr and cotrainer.network.shared_body == shared_body

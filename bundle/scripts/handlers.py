@@ -87,7 +87,8 @@ class SegmentationReport:
     """Writes per-class and mean metrics of an evaluator to a JSON file (atomically) when it completes.
 
     ``metric_names`` maps report names to metric names attached with ``save_details=True``
-    (per-image, per-class values in ``engine.state.metric_details``); foreground classes only. Means leave
+    (per-image, or per-volume, per-class values in ``engine.state.metric_details``; ``count`` says how many,
+    ``num_images`` is the first metric's); foreground classes only. Means leave
     out undefined values (nan: the class is absent from the target; inf: a surface distance to an empty
     prediction), counted in ``num_undefined``.
     """
@@ -110,9 +111,10 @@ class SegmentationReport:
             names = self.class_names or [f"class_{c + 1}" for c in range(details.shape[1])]
             per_class = {name: _nanmean(details[:, c]) for c, name in enumerate(names)}
             report[report_name] = {
-                "per_class": per_class, "mean": _nanmean(details.nanmean(dim=1)), "num_undefined": int(undefined.sum())
+                "per_class": per_class, "mean": _nanmean(details.nanmean(dim=1)), "num_undefined": int(undefined.sum()),
+                "count": int(details.shape[0]),
             }
-            report["num_images"] = int(details.shape[0])
+            report.setdefault("num_images", int(details.shape[0]))
         atomic_json_dump(report, self.output_path)
         logger.info(f"test report written to {self.output_path}: {report}")
 

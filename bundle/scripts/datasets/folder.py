@@ -134,7 +134,7 @@ def find_cases(
         return match.group(1) if match.groups() else match.group(0)
 
     cases = [
-        Case(image=images[stem], label=masks.get(stem), group=group_of(case))
+        Case(image=images[stem], label=masks.get(stem), group=group_of(case), volume=case)
         for case, stems in stems_of.items()
         for stem in stems
     ]

@@ -34,6 +34,7 @@ class Case:
     image: str
     label: str | None
     group: str
+    volume: str | None = None   # the volume a 2D slice was cut from (its case id), where the layout says
 
 
 def _draw(groups: Sequence[str], count: int, seed: int) -> list[str]:
@@ -52,7 +53,7 @@ def make_datalist(
     split_seed: int = 0,
     source: str = "the dataset",
 ) -> dict[str, list[dict]]:
-    """``{"labeled", "unlabeled", "validation", "test"}`` lists of ``{"image", ["label"], "group"}``.
+    """``{"labeled", "unlabeled", "validation", "test"}`` lists of ``{"image", ["label"], "group", ["volume"]}``.
 
     ``splits`` maps "train", "validation", "test" to the groups the publisher assigns to them; groups in
     none of them join the training split unless "train" is given. ``source`` names the data in errors.
@@ -122,6 +123,8 @@ def make_datalist(
         for group in sorted(groups):
             for case in sorted(members[group], key=lambda c: c.image):
                 item = {"image": case.image, "group": group}
+                if case.volume is not None:
+                    item["volume"] = case.volume
                 if with_label and case.label is not None:
                     item["label"] = case.label
                 out.append(item)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-METRICS = {"dice": "Dice", "jaccard": "Jaccard"}
+METRICS = {"volume_dice": "volume Dice", "dice": "Dice", "jaccard": "Jaccard"}   # volume Dice: slices stacked
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def scores_by_seed(records: list[dict]) -> dict[tuple, dict[int, float]]:
     scores = defaultdict(dict)
     for record in records:
         for metric in METRICS:
-            value = record["test"][metric]["mean"]
+            value = record["test"].get(metric, {}).get("mean")
             if value is not None:
                 scores[record["dataset"], record["label_fraction"], record["method"], metric][record["seed"]] = value
     return scores
@@ -68,6 +68,12 @@ def paired_differences(records: list[dict], reference: str, confidence: float = 
         if method != reference and seeds:
             differences[dataset, fraction, method, metric] = t_interval([ours[s] - by_seed[s] for s in seeds], confidence)
     return differences
+
+
+def metrics_of(summaries: dict[tuple, Summary], dataset: str) -> list[str]:
+    """The metrics that some run of ``dataset`` reported, in ``METRICS`` order."""
+    reported = {metric for (d, _, _, metric) in summaries if d == dataset}
+    return [metric for metric in METRICS if metric in reported]
 
 
 def _cell(summary: Summary | None, best: bool, signed: bool = False) -> str:
@@ -92,25 +98,27 @@ def best_methods(summaries: dict[tuple, Summary]) -> set[tuple]:
 
 def markdown_table(summaries: dict[tuple, Summary], dataset: str, methods: dict[str, str],
                    fractions: list[float]) -> str:
-    """Rows: methods (``{name: label}``); columns: Dice and Jaccard per label fraction; best in bold."""
+    """Rows: methods (``{name: label}``); columns: each reported metric per label fraction; best in bold."""
     best = best_methods(summaries)
-    header = ["method"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in METRICS]
+    metrics = metrics_of(summaries, dataset)
+    header = ["method"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
     for method, label in methods.items():
         cells = [_cell(summaries.get((dataset, f, method, m)), (dataset, f, method, m) in best)
-                 for f in fractions for m in METRICS]
+                 for f in fractions for m in metrics]
         lines.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(lines)
 
 
 def markdown_differences(differences: dict[tuple, Summary], dataset: str, reference: str,
                          methods: dict[str, str], fractions: list[float]) -> str:
-    header = ["difference"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in METRICS]
+    metrics = metrics_of(differences, dataset)
+    header = ["difference"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
     for method, label in methods.items():
         if method == reference:
             continue
-        cells = [_cell(differences.get((dataset, f, method, m)), False, signed=True) for f in fractions for m in METRICS]
+        cells = [_cell(differences.get((dataset, f, method, m)), False, signed=True) for f in fractions for m in metrics]
         lines.append("| " + " | ".join([f"{methods[reference]} − {label}", *cells]) + " |")
     return "\n".join(lines)
 

@@ -10,7 +10,9 @@ import os
 
 from ..atomic import atomic_write
 from . import figures
-from .aggregate import METRICS, csv_table, markdown_differences, markdown_table, paired_differences, summarise
+from .aggregate import (
+    METRICS, csv_table, markdown_differences, markdown_table, metrics_of, paired_differences, summarise,
+)
 from .grid import PRESET_DIR, Preset
 from .runner import read_record, run_dir
 
@@ -29,14 +31,19 @@ def _write_text(path: str, text: str) -> str:
 def _runs_csv(records: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "dataset", "label_fraction", "method", "seed", "test_dice", "test_jaccard",
+    writer.writerow(["run", "dataset", "label_fraction", "method", "seed", *(f"test_{m}" for m in METRICS),
                      "best_val_dice", "best_val_epoch", "seconds"])
     for r in records:
         best = r.get("validation", {}).get("best", {})
         writer.writerow([r["key"], r["dataset"], f"{r['label_fraction']:g}", r["method"], r["seed"],
-                         r["test"]["dice"]["mean"], r["test"]["jaccard"]["mean"], best.get("val_mean_dice", ""),
+                         *(_score(r, m, "") for m in METRICS), best.get("val_mean_dice", ""),
                          best.get("epoch", ""), r["seconds"]])
     return out.getvalue()
+
+
+def _score(record: dict, metric: str, missing: str = "-"):
+    value = record["test"].get(metric, {}).get("mean")
+    return missing if value is None else value
 
 
 def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[str]:
@@ -59,7 +66,8 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         f"# {preset.name}", "", preset.description, "",
         f"Finished runs: {len(records)} of {len(runs)}; their wall time adds up to "
         f"{sum(r['seconds'] for r in records) / 60:.1f} min.",
-        "Scores are the test split's mean over images of the per-image mean over foreground classes, for the "
+        "Scores are the test split's mean over images of the per-image mean over foreground classes (volume "
+        "Dice: over volumes, each volume's slices stacked), for the "
         f"model that validation selected; cells give the mean over seeds ± the half-width of the "
         f"{CONFIDENCE * 100:g} % Student-t confidence interval (n = seeds). Bold: the best mean of its column.",
     ]
@@ -75,7 +83,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
             lines += ["", f"Paired by seed (same labeled subset), {labels[reference]} minus each other method:", "",
                       markdown_differences(differences, dataset, reference, labels, fractions)]
         if any(r["dataset"] == dataset for r in records):
-            for metric in METRICS:
+            for metric in metrics_of(summaries, dataset):
                 name = f"{dataset}_test_{metric}.png"
                 written.append(figures.score_bars(summaries, dataset, labels, fractions, metric,
                                                   os.path.join(root, "figures", name), CONFIDENCE))
@@ -95,13 +103,14 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                 lines += ["", f"Test images of {example.key}: the teacher's pseudo-label (co-training), the "
                           "prediction, the target, wrong pixels in red, and the normalised entropy of 8 noise "
                           "draws (0 certain, 1 uniform).", "", f"![{dataset} qualitative](figures/{name})"]
-    lines += ["", "## Runs", "", "| run | test Dice | test Jaccard | best validation Dice (epoch) | minutes |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+    shown = [m for m in METRICS if any(_score(r, m, None) is not None for r in records)]
+    lines += ["", "## Runs", "", "| run | " + " | ".join(f"test {METRICS[m]}" for m in shown)
+              + " | best validation Dice (epoch) | minutes |", "| --- |" + " ---: |" * (len(shown) + 2)]
     for r in records:
         best = r.get("validation", {}).get("best")
         validation = f"{best['val_mean_dice']:.3f} ({best['epoch']})" if best else "-"
-        lines.append(f"| {r['key']} | {r['test']['dice']['mean']:.3f} | {r['test']['jaccard']['mean']:.3f} | "
-                     f"{validation} | {r['seconds'] / 60:.1f} |")
+        scores = " | ".join(f"{_score(r, m):.3f}" if _score(r, m, None) is not None else "-" for m in shown)
+        lines.append(f"| {r['key']} | {scores} | {validation} | {r['seconds'] / 60:.1f} |")
     written.append(_write_text(os.path.join(root, "results.md"), "\n".join(lines) + "\n"))
     written.append(_write_text(os.path.join(root, "results.csv"), csv_table(summaries, labels, CONFIDENCE)))
     written.append(_write_text(os.path.join(root, "runs.csv"), _runs_csv(records)))
