@@ -6,6 +6,9 @@ from PIL import Image
 
 from scripts.networks import DualPathwayDiffusionUNet
 
+# subprocess timeout of the end-to-end tests: long enough for a loaded 2-core machine, there to catch a hang
+HANG_TIMEOUT = 3600
+
 
 @pytest.fixture
 def scheduler():

@@ -11,6 +11,8 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
+from conftest import HANG_TIMEOUT
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
 TINY = [
@@ -21,12 +23,13 @@ TINY = [
 
 
 def run_bundle(tmp_path, configs, *args, run_id="training"):
+    """Run a bundle workflow with its outputs in ``tmp_path`` (inference, run id "run", has no ckpt_dir)."""
     files = [os.path.join(CONFIGS, c) for c in configs]
-    command = [
-        sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", str(files),
-        "--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "eval"), *args,
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    folders = ["--output_dir", str(tmp_path / "eval")]
+    if run_id != "run":
+        folders += ["--ckpt_dir", str(tmp_path / "models")]
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", str(files), *folders, *args]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -110,9 +113,9 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
     command = [
         sys.executable, "-m", "monai.bundle", "run", "--config_file", os.path.join(CONFIGS, "inference.yaml"),
         "--input_path", str(images), "--output_dir", str(tmp_path / "masks"), "--spatial_size", "[32,32]",
-        "--save_uncertainty", "true", "--bundle_root", str(trained_path),
+        "--save_uncertainty", "true", "--model_path", str(trained_path / "models" / "model.pt"),
     ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = sorted(os.listdir(tmp_path / "masks"))
     assert len(written) == 2 * len(os.listdir(images))
@@ -162,3 +165,34 @@ def test_variant_overlays_set_the_choices_they_name(tmp_path, variant, detached,
     assert (cotrainer.detach_rounds, cotrainer.unsupervised_images, cotrainer.independent_noise) == (detached, images, detached)
     assert (pretrainer.image_input, cotrainer.reconstruction.space) == (noised, space)
     assert cotrainer.optimizer.param_groups[0]["initial_lr"] == lr and cotrainer.network.shared_body == shared_body
+
+
+def test_a_run_shorter_than_its_validation_interval_tests_its_own_model(tmp_path):
+    (tmp_path / "models").mkdir()
+    torch.save({}, tmp_path / "models" / "model.pt")
+    (tmp_path / "models" / "model.run.json").write_text(json.dumps({"id": "an older run"}))
+    short = [value if TINY[i - 1] != "--val_interval" else "5" for i, value in enumerate(TINY)]
+    run_bundle(tmp_path, ["train.yaml", "baselines/supervised.yaml"], *short)
+    network_from_config().load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
+    written_by = read_report(tmp_path / "models" / "model.run.json")
+    report = read_report(tmp_path / "models" / "test_metrics.json")
+    assert written_by["id"] != "an older run" and report["model"]["run"] == written_by
+
+
+@pytest.mark.parametrize("overlays", [["train.yaml"], ["train.yaml", "baselines/supervised.yaml"]])
+def test_fully_supervised_training_takes_a_pass_over_the_training_images_per_epoch(tmp_path, overlays):
+    at = TINY.index("--epoch_length")
+    tiny = TINY[:at] + TINY[at + 2:]   # an epoch: one pass over the training images
+    log = run_bundle(tmp_path, overlays, *tiny, "--label_fraction", "100")
+    datalist = read_report(tmp_path / "eval" / "prepared_data" / "datalist.json")
+    assert not datalist["unlabeled"] and len(datalist["labeled"]) == 24
+    assert "Epoch[2] Complete" in log and f"[{24 // 4}/{24 // 4}]" in log.replace(" ", "")
+    assert read_report(tmp_path / "models" / "test_metrics.json")["num_images"] == 4
+
+
+def test_a_misspelled_option_stops_the_run_before_anything_is_written(tmp_path):
+    command = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file",
+               os.path.join(CONFIGS, "train.yaml"), "--output_dir", str(tmp_path / "eval"), "--label_fracton", "50"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
+    assert result.returncode != 0 and "did you mean --label_fraction" in result.stderr
+    assert not (tmp_path / "eval").exists()

@@ -55,6 +55,7 @@ def test_lists_and_group_pattern_keep_groups_together(tmp_path):
     for case in ids:
         for s in range(3):
             arr = np.zeros((8, 8), np.uint8)
+            arr[2:4, 2:4] = 1
             Image.fromarray(arr).save(tmp_path / "images" / f"{case}_slice_{s:02d}.png")
             Image.fromarray(arr).save(tmp_path / "masks" / f"{case}_slice_{s:02d}.png")
     (tmp_path / "train.list").write_text("\n".join(ids[:16]))
@@ -149,12 +150,53 @@ def test_nifti_and_mixed_extensions(tmp_path):
     for i in range(6):
         label = rng.integers(0, 2, (12, 10)).astype(np.uint8)  # NIfTI axes (x, y)
         nib.save(nib.Nifti1Image(label.astype(np.float32) * 100, np.eye(4)), tmp_path / "images" / f"c{i}.nii.gz")
-        if i % 2:  # a PNG holds rows (y) x columns (x): the same geometry is the transpose
-            Image.fromarray(label.T).save(tmp_path / "masks" / f"c{i}.png")
-        else:
-            nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / "masks" / f"c{i}.nii.gz")
+        nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / "masks" / f"c{i}.nii.gz")
+    Image.fromarray(rng.integers(0, 2, (10, 10)).astype(np.uint8)).save(tmp_path / "images" / "p.png")
+    Image.fromarray(rng.integers(0, 2, (10, 10)).astype(np.uint8)).save(tmp_path / "masks" / "p.png")
     d = folder_datalist(str(tmp_path), num_classes=2, label_fraction=100)
-    assert sum(len(v) for v in d.values()) == 6
-    Image.fromarray(rng.integers(0, 2, (12, 10)).astype(np.uint8)).save(tmp_path / "masks" / "c1.png")
-    with pytest.raises(DatasetError, match=r"c1\.png has size \(10, 12\), its image .*c1\.nii\.gz has size \(12, 10\)"):
+    assert sum(len(v) for v in d.values()) == 7
+    nib.save(nib.Nifti1Image(rng.integers(0, 2, (10, 12)).astype(np.uint8), np.eye(4)), tmp_path / "masks" / "c1.nii.gz")
+    with pytest.raises(DatasetError, match=r"c1\.nii\.gz has size \(10, 12\), its image .*c1\.nii\.gz has size \(12, 10\)"):
         folder_datalist(str(tmp_path), num_classes=2)
+    os.remove(tmp_path / "masks" / "c1.nii.gz")   # a square PNG mask for a NIfTI image: refused, not transposed
+    Image.fromarray(rng.integers(0, 2, (12, 12)).astype(np.uint8)).save(tmp_path / "masks" / "c1.png")
+    with pytest.raises(DatasetError, match=r"c1\.png and its image .*c1\.nii\.gz are of different kinds"):
+        folder_datalist(str(tmp_path), num_classes=2)
+
+
+def test_masks_of_images_drawn_as_unlabeled_are_checked_too(tmp_path):
+    names = write_folder_dataset(tmp_path, num_images=20)
+    d = folder_datalist(str(tmp_path), num_classes=3, label_fraction=10)
+    unlabeled = os.path.splitext(os.path.basename(d["unlabeled"][0]["image"]))[0]
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(tmp_path / "masks" / f"{unlabeled}.png")
+    with pytest.raises(DatasetError, match=rf"{unlabeled}\.png has label values \[7\]"):
+        folder_datalist(str(tmp_path), num_classes=3, label_fraction=10)
+    assert unlabeled in names
+
+
+def test_labeled_masks_that_are_all_background_stop_the_run(tmp_path):
+    write_folder_dataset(tmp_path, num_images=12)
+    for mask in (tmp_path / "masks").iterdir():
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(mask)
+    with pytest.raises(DatasetError, match="all background"):
+        folder_datalist(str(tmp_path), num_classes=3)
+
+
+def test_a_written_datalist_is_checked_before_anything_runs(tmp_path):
+    import json
+
+    from scripts.datasets import read_datalist
+
+    write_folder_dataset(tmp_path, num_images=12)
+    d = folder_datalist(str(tmp_path), num_classes=3, label_fraction=50)
+    del d["labeled"][0]["label"]
+    (tmp_path / "datalist.json").write_text(json.dumps(d))
+    with pytest.raises(DatasetError, match=r"datalist\.json: labeled image .* has no 'label'"):
+        read_datalist(str(tmp_path / "datalist.json"), num_classes=3)
+
+
+def test_label_fraction_may_carry_a_percent_sign_and_nonsense_is_refused(tmp_path):
+    write_folder_dataset(tmp_path, num_images=20)
+    assert folder_datalist(str(tmp_path), 3, label_fraction="10%") == folder_datalist(str(tmp_path), 3, label_fraction=10)
+    with pytest.raises(DatasetError, match="label_fraction must be a number of percent such as 5, got 'ten'"):
+        folder_datalist(str(tmp_path), 3, label_fraction="ten")

@@ -11,6 +11,7 @@ from monai.bundle import ConfigParser
 from PIL import Image
 
 import publisher_layouts as layouts
+from conftest import HANG_TIMEOUT
 from scripts.datasets import prepare, read_datalist
 from scripts.datasets.__main__ import main as datasets_cli
 from scripts.datasets.download import download, fetch_verified
@@ -227,7 +228,7 @@ def test_bundle_run_reports_bad_data_before_training(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", files, "--dataset_dir",
          str(tmp_path / "GlaS"), "--output_dir", str(tmp_path / "eval"), "--ckpt_dir", str(tmp_path / "models")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT,
     )
     assert result.returncode != 0
     assert "train_5_anno.bmp" in result.stderr and "Epoch" not in result.stdout + result.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_folder_dataset
+from conftest import write_folder_dataset, HANG_TIMEOUT
 from scripts.datasets.datastore import datastore_datalist
 from scripts.datasets.splits import DatasetError
 
@@ -66,7 +66,7 @@ def test_training_as_monai_label_runs_it(tmp_path):
         "pretrain_epochs": 1, "val_interval": 1, "rounds": 1,
     }
     result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=HANG_TIMEOUT)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log

@@ -21,6 +21,7 @@ from PIL import Image
 
 from scripts.package import build, file_hash
 from test_bundle import TINY
+from conftest import HANG_TIMEOUT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "bundle")
@@ -31,7 +32,7 @@ LA_META = ["--_meta_#network_data_format#inputs#image#spatial_shape", "[64,64,32
 
 def monai_bundle(*args, cwd=BUNDLE):
     result = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
+                            timeout=HANG_TIMEOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -59,7 +60,7 @@ def test_metadata_verifies_offline_against_the_schema_in_the_bundle(tmp_path):
     (tmp_path / "metadata.json").write_text(json.dumps(broken))
     result = subprocess.run([sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file",
                              str(tmp_path / "metadata.json"), "--filepath", "docs/metadata_schema.json"],
-                            cwd=BUNDLE, capture_output=True, text=True, timeout=300)
+                            cwd=BUNDLE, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert result.returncode != 0 and "channel_def" in result.stdout + result.stderr
 
 

@@ -47,7 +47,7 @@ def test_acdc_test_list_is_the_test_split_and_is_scored_per_volume(tmp_path):
                         os.path.join(CONFIGS, "profiles", "cpu_2d.yaml")])
     report = tmp_path / "models" / "test_metrics.json"
     for key, value in {"dataset_dir": str(data), "output_dir": str(tmp_path / "eval"),
-                       "ckpt_dir": str(tmp_path / "models"), "label_fraction": 5}.items():
+                       "ckpt_dir": str(tmp_path / "models"), "label_fraction": 5, "test_own_model": False}.items():
         parser[key] = value
     datalist = parser.get_parsed_content("datalist")
     assert sorted({item["volume"] for item in datalist["test"]}) == sorted(train[:4])

@@ -134,7 +134,7 @@ def test_volumes_are_trained_inferred_saved_as_nifti_and_measured_in_mm(left_atr
     with open(tmp_path / "models" / "test_metrics.json") as f:
         report = json.load(f)
     assert report["num_images"] == 2
-    assert set(report) == {"dice", "jaccard", "hd95_mm", "asd_mm", "num_images"}
+    assert set(report) == {"dice", "jaccard", "hd95_mm", "asd_mm", "num_images", "model"}
     with open(tmp_path / "eval" / "prepared_data" / "datalist.json") as f:
         test_items = json.load(f)["test"]
     hd95, asd = [], []
@@ -171,7 +171,7 @@ def test_inference_config_takes_the_volume_overlay_and_matches_the_test_predicti
     inference = tmp_path / "inference"
     inference.mkdir()
     run_bundle(inference, ["inference.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"], "--input_path", volume,
-               "--handlers#0#load_path", str(tmp_path / "models" / "model.pt"), *TINY_3D_NETWORK,
+               "--model_path", str(tmp_path / "models" / "model.pt"), *TINY_3D_NETWORK,
                "--inference_draws", "2", run_id="run")
     name = os.path.basename(volume).replace(".nii.gz", "_seg.nii.gz")
     saved, tested = nib.load(inference / "eval" / name), nib.load(tmp_path / "eval" / "predictions" / name)

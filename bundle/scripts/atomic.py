@@ -11,6 +11,31 @@ from typing import Any
 import torch
 
 
+def prepare_output_folder(path: str | os.PathLike) -> str:
+    """Check before any work is done that this run can write to ``path``: an existing folder is tried with a
+    write and cleared of the ``.tmp-*`` files that an interrupted atomic write left behind; a missing one is
+    not created yet (nothing is written before the data are checked), but the folder that would hold it
+    must be writable."""
+    path = os.fspath(path)
+    try:
+        if not os.path.isdir(path):
+            parent = os.path.dirname(os.path.abspath(path))
+            while not os.path.exists(parent):
+                parent = os.path.dirname(parent)
+            if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied", parent)
+            return path
+        for name in os.listdir(path):
+            if name.startswith(".tmp-"):
+                os.remove(os.path.join(path, name))
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".tmp-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise PermissionError(f"cannot write to {path} ({error.strerror}): choose another folder.") from error
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     """Call ``write(tmp_path)`` and move the result onto ``path``; ``path`` is never left half-written."""
     path = os.fspath(path)

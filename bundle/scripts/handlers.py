@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import logging
 import os
+import sys
+import time
+import uuid
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers.checkpoint import BaseSaveHandler
-from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.handlers import CheckpointLoader, CheckpointSaver, ValidationHandler
 from PIL import Image
 
 from .atomic import atomic_json_dump, atomic_torch_save
@@ -19,16 +25,63 @@ from .flags import as_bool
 logger = logging.getLogger(__name__)
 
 
+class RunIdentity:
+    """Who wrote a checkpoint: a hash of the run's command and config files, the time the run first started,
+    and a random id. Saved beside ``model.pt`` (``run_file``) and in the training state; a resumed run takes
+    back the identity of its training state, so every file of one run, however often it was interrupted,
+    names the same run."""
+
+    def __init__(self) -> None:
+        self.identity = {
+            "id": uuid.uuid4().hex[:12],
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config_hash": _command_hash(sys.argv),
+        }
+
+    def state_dict(self) -> dict:
+        return dict(self.identity)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.identity = dict(state)
+
+
+def _command_hash(argv: Sequence[str]) -> str:
+    """SHA-256 (first 12 hex digits) of the command line and the content of the config files it names."""
+    digest = hashlib.sha256("\0".join(argv).encode())
+    if "--config_file" in argv[:-1]:
+        value = argv[argv.index("--config_file") + 1]
+        try:
+            files = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            files = value.split(",")
+        for path in [files] if isinstance(files, str) else files:
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:12]
+
+
+def run_file(checkpoint_path: str) -> str:
+    """The JSON file beside a checkpoint that names the run that wrote it: ``model.pt`` -> ``model.run.json``."""
+    return os.path.splitext(checkpoint_path)[0] + ".run.json"
+
+
 class _AtomicDiskSaver(BaseSaveHandler):
     """Writes each checkpoint to a temporary file and renames it, so a crash never leaves a partial file.
-    With a fixed file name, removing the previous file is skipped: the rename replaces it."""
+    With a fixed file name, removing the previous file is skipped: the rename replaces it. With ``run``,
+    the run's identity goes to a JSON file beside the checkpoint (``run_file``), so that the checkpoint
+    itself stays a plain state dict."""
 
-    def __init__(self, dirname: str, filename: str | None = None) -> None:
+    def __init__(self, dirname: str, filename: str | None = None, run: RunIdentity | None = None) -> None:
         self.dirname = dirname
         self.filename = filename
+        self.run = run
 
     def __call__(self, checkpoint, filename: str, metadata=None) -> None:
-        atomic_torch_save(checkpoint, os.path.join(self.dirname, self.filename or filename))
+        path = os.path.join(self.dirname, self.filename or filename)
+        if self.run is not None:
+            atomic_json_dump(self.run.state_dict(), run_file(path))
+        atomic_torch_save(checkpoint, path)
 
     def remove(self, filename: str) -> None:
         if self.filename is None:
@@ -39,11 +92,12 @@ class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI's ``CheckpointSaver`` with atomic writes; ``interval_filename`` gives the interval checkpoint a
     fixed name (one file, replaced each time) and ``engine_key`` adds the state of the engine it is attached
     to (epoch, iteration) under that key. Its ``state_dict`` holds the best key metric seen so far, so
-    putting the saver in a resumable checkpoint keeps a resumed run from overwriting a better model."""
+    putting the saver in a resumable checkpoint keeps a resumed run from overwriting a better model. With
+    ``run``, every checkpoint gets a ``run_file`` naming the run that wrote it."""
 
     def __init__(
         self, save_dir: str, save_dict: dict, interval_filename: str | None = None, engine_key: str | None = None,
-        **kwargs,
+        run: RunIdentity | None = None, **kwargs,
     ) -> None:
         super().__init__(save_dir=save_dir, save_dict=save_dict, **kwargs)
         self.engine_key = engine_key
@@ -51,7 +105,7 @@ class AtomicCheckpointSaver(CheckpointSaver):
             if checkpoint is not None:
                 saver = checkpoint.save_handler
                 filename = interval_filename if checkpoint is self._interval_checkpoint else saver.filename
-                checkpoint.save_handler = _AtomicDiskSaver(saver.dirname, filename)
+                checkpoint.save_handler = _AtomicDiskSaver(saver.dirname, filename, run)
 
     def attach(self, engine: Engine) -> None:
         if self.engine_key is not None:
@@ -82,21 +136,103 @@ class ResumeCheckpointLoader(CheckpointLoader):
         elif self.enabled:
             logger.info(f"nothing to resume: {self.load_path} does not exist, starting afresh.")
 
+    def __call__(self, engine: Engine) -> None:
+        """Resume, with errors that name the checkpoint; a learning rate that differs from the checkpoint's
+        is reported, and the checkpoint's is kept (a resumed run is the same run)."""
+        try:
+            torch.load(self.load_path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise ValueError(
+                f"cannot read the checkpoint {self.load_path} ({type(error).__name__}: {error}); it may be "
+                "truncated: delete it to start afresh, or resume from a copy."
+            ) from error
+        optimizers = {k: o for k, o in self.load_dict.items() if isinstance(o, torch.optim.Optimizer)}
+        configured = {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in optimizers.items()}
+        try:
+            super().__call__(engine)
+        except RuntimeError as error:
+            if "size mismatch" not in str(error):
+                raise
+            detail = next(line.strip() for line in str(error).splitlines() if "size mismatch" in line)
+            raise ValueError(
+                f"{self.load_path} holds a network of another shape than this run builds ({detail}): resume "
+                "with the settings it was trained with (num_classes, image_channels, channels, spatial_dims), "
+                "or start afresh without --resume."
+            ) from error
+        for key, optimizer in optimizers.items():
+            resumed = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+            if resumed != configured[key]:
+                logger.warning(
+                    f"{self.load_path}: {key} resumes with the checkpoint's learning rate {resumed}, not the "
+                    f"configured {configured[key]}; start afresh to train with another learning rate."
+                )
+
+
+def _read_run(checkpoint_path: str) -> dict | None:
+    """The identity of the run that wrote a checkpoint, or None where no ``run_file`` says."""
+    path = run_file(checkpoint_path)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+class ModelProvenance:
+    """Before an evaluator runs, checks that the model file it is about to load exists and, with
+    ``require_this_run``, that ``run`` wrote it (its ``run_file`` names ``run``): a run that never validated
+    must not report an older model's score as its own."""
+
+    def __init__(self, model_path: str, run: RunIdentity, require_this_run: bool = True) -> None:
+        self.model_path = model_path
+        self.run = run if as_bool(require_this_run) else None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if not os.path.isfile(self.model_path):
+            raise FileNotFoundError(f"no model to test: {self.model_path} does not exist (this run wrote none).")
+        if self.run is None:
+            return
+        written_by = _read_run(self.model_path)
+        if written_by != self.run.state_dict():
+            raise RuntimeError(
+                f"{self.model_path} was not written by this run (it names {written_by}, this run is "
+                f"{self.run.state_dict()}): this run wrote no model, so there is nothing of its own to test."
+            )
+
+
+class PeriodicValidation(ValidationHandler):
+    """MONAI's epoch-level ``ValidationHandler`` that validates every ``interval`` epochs and after the last
+    epoch too, so that the last epochs always take part in choosing the model, and a run shorter than
+    ``interval`` still validates (and writes its model)."""
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED(event_filter=self.due), self)
+
+    def due(self, engine: Engine, epoch: int) -> bool:
+        return epoch % self.interval == 0 or epoch == engine.state.max_epochs
+
 
 class SegmentationReport:
     """Writes per-class and mean metrics of an evaluator to a JSON file (atomically) when it completes.
 
     ``metric_names`` maps report names to metric names attached with ``save_details=True``
     (per-image, or per-volume, per-class values in ``engine.state.metric_details``; ``count`` says how many,
-    ``num_images`` is the first metric's); foreground classes only. Means leave
+    ``num_images`` is the first metric's); foreground classes only. With ``model_path``, the report names
+    the model file and the run that wrote it (``RunIdentity``). Means leave
     out undefined values (nan: the class is absent from the target; inf: a surface distance to an empty
     prediction), counted in ``num_undefined``.
     """
 
-    def __init__(self, output_path: str, metric_names: dict[str, str], class_names: Sequence[str] | None = None):
+    def __init__(
+        self, output_path: str, metric_names: dict[str, str], class_names: Sequence[str] | None = None,
+        model_path: str | None = None,
+    ) -> None:
         self.output_path = output_path
         self.metric_names = dict(metric_names)
         self.class_names = list(class_names) if class_names is not None else None
+        self.model_path = model_path
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.COMPLETED, self)
@@ -115,6 +251,8 @@ class SegmentationReport:
                 "count": int(details.shape[0]),
             }
             report.setdefault("num_images", int(details.shape[0]))
+        if self.model_path is not None:
+            report["model"] = {"path": os.path.abspath(self.model_path), "run": _read_run(self.model_path)}
         atomic_json_dump(report, self.output_path)
         logger.info(f"test report written to {self.output_path}: {report}")
 

@@ -6,6 +6,7 @@ from collections.abc import Hashable, Mapping
 
 import torch
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from .losses import normalised_entropy
@@ -24,3 +25,26 @@ class PredictiveEntropyd(MapTransform):
         for key in self.key_iterator(d):
             d[self.output_key] = normalised_entropy(d[key][None])[0]
         return d
+
+
+class CheckChannelsd(MapTransform):
+    """Stops with an error naming the file when a (channel-first) image in ``keys`` does not have ``channels``
+    channels, and says which option to set: a network built for the wrong number of channels would
+    otherwise fail later with numbers that the user never set."""
+
+    def __init__(self, keys: KeysCollection, channels: int, option: str = "image_channels") -> None:
+        super().__init__(keys)
+        self.channels = int(channels)
+        self.option = option
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> Mapping[Hashable, torch.Tensor]:
+        for key in self.key_iterator(data):
+            found = data[key].shape[0]
+            if found != self.channels:
+                image = data[key]
+                name = image.meta.get("filename_or_obj", key) if isinstance(image, MetaTensor) else key
+                raise ValueError(
+                    f"{name} has {found} channel(s), but {self.option} is {self.channels}: "
+                    f"set --{self.option} {found} (or convert the images)."
+                )
+        return data

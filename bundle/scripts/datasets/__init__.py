@@ -19,7 +19,7 @@ from monai.data import load_decathlon_datalist
 
 from ..atomic import atomic_json_dump
 from . import folder, glas, hmeps, la, ph2
-from .files import check_items
+from .files import check_datalist, check_items
 from .splits import DatasetError, make_datalist
 
 PARTS = ("labeled", "unlabeled", "validation", "test")
@@ -56,6 +56,14 @@ SOURCES = {
 }
 
 
+def percent(value: float | str) -> float:
+    """A label fraction in percent from a number or a string such as ``"5"`` or ``"5%"``."""
+    try:
+        return float(str(value).strip().rstrip("%")) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise DatasetError(f"label_fraction must be a number of percent such as 5, got {value!r}.") from None
+
+
 def source_of(dataset: str) -> DatasetSource:
     if dataset not in SOURCES:
         raise DatasetError(f"unknown dataset '{dataset}'; known: {', '.join(SOURCES)}")
@@ -85,6 +93,7 @@ def prepare(
     or ``group_pattern`` for folder).
     """
     source = source_of(dataset)
+    label_fraction = percent(label_fraction)
     if num_labeled is None and not 0 < label_fraction <= 100:
         raise DatasetError(f"label_fraction must be in (0, 100], got {label_fraction}.")
     if source.num_classes is not None and num_classes not in (None, source.num_classes):
@@ -113,8 +122,9 @@ def prepare(
         split_seed=split_seed,
         source=root,
     )
-    if check:
-        check_items([item for part in PARTS for item in datalist[part]], num_classes)
+    if check:  # every mask a split could use, also of the images drawn as unlabeled this time
+        check_items([{"image": c.image, **({"label": c.label} if c.label else {})} for c in cases], num_classes)
+        check_datalist(datalist, num_classes, root)
     settings = {
         "dataset": dataset, "root": root, "num_classes": num_classes, "label_fraction": label_fraction,
         "num_labeled": num_labeled, "labeled_selection": labeled_selection, "seed": seed, "split_seed": split_seed,
@@ -141,4 +151,5 @@ def read_datalist(path: str, num_classes: int, check: bool = True) -> dict[str, 
     datalist = {p: load_decathlon_datalist(path, is_segmentation=True, data_list_key=p) for p in PARTS}
     if check:
         check_items([item for part in PARTS for item in datalist[part]], num_classes)
+        check_datalist(datalist, num_classes, path)
     return datalist

@@ -83,13 +83,27 @@ def save_png(mask: np.ndarray, path: str) -> None:
     Image.fromarray(mask.astype(np.uint8)).save(path, format="PNG")
 
 
+PICTURE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _is_picture(path: str) -> bool:
+    return path.lower().endswith(PICTURE_EXTENSIONS)
+
+
 def check_items(items: Sequence[dict], num_classes: int) -> None:
-    """Read every image (and mask): unreadable files, image/mask size mismatches and label values outside
+    """Read every image (and mask): unreadable files, an image and its mask in formats that order the axes
+    differently (a picture and a volume), image/mask size mismatches and label values outside
     ``0..num_classes-1`` raise a ``DatasetError`` naming the file."""
     for item in items:
         image = read_array(item["image"])
         if "label" not in item:
             continue
+        if _is_picture(item["image"]) != _is_picture(item["label"]):
+            raise DatasetError(
+                f"mask {item['label']} and its image {item['image']} are of different kinds (a picture and a "
+                "volume), which store rows and columns in different orders: a square mask would be silently "
+                "transposed. Save the mask in its image's format."
+            )
         mask = read_array(item["label"])
         if image.shape[: mask.ndim] != mask.shape and image.shape[-mask.ndim :] != mask.shape:
             raise DatasetError(
@@ -103,3 +117,19 @@ def check_items(items: Sequence[dict], num_classes: int) -> None:
                 f"mask {item['label']} has label values {shown} outside 0..{num_classes - 1} "
                 f"(num_classes={num_classes})."
             )
+
+
+def check_datalist(datalist: dict[str, list[dict]], num_classes: int, source: str) -> None:
+    """What training needs of a datalist, before anything is written: labeled images, a mask for every
+    labeled, validation and test image, and at least one foreground pixel among the labeled masks."""
+    if not datalist["labeled"]:
+        raise DatasetError(f"{source}: the labeled list is empty; training needs at least one labeled image.")
+    for part in ("labeled", "validation", "test"):
+        missing = next((item for item in datalist[part] if "label" not in item), None)
+        if missing is not None:
+            raise DatasetError(f"{source}: {part} image {missing['image']} has no 'label' (its mask).")
+    if not any(np.any(read_array(item["label"]) > 0) for item in datalist["labeled"]):
+        raise DatasetError(
+            f"{source}: every mask of the {len(datalist['labeled'])} labeled images is all background (label 0); "
+            f"the model could learn nothing. Check the masks (values 1..{num_classes - 1} mark the classes)."
+        )

@@ -1,0 +1,93 @@
+import json
+
+import pytest
+import torch
+from ignite.engine import Engine
+
+from scripts.handlers import ModelProvenance, PeriodicValidation, RunIdentity
+
+
+class CountingValidator:
+    def __init__(self):
+        self.epochs = []
+
+    def run(self, epoch):
+        self.epochs.append(epoch)
+
+
+@pytest.mark.parametrize("max_epochs, interval, expected", [(5, 2, [2, 4, 5]), (3, 5, [3]), (4, 2, [2, 4])])
+def test_validation_runs_every_interval_and_after_the_last_epoch(max_epochs, interval, expected):
+    validator = CountingValidator()
+    handler = PeriodicValidation(interval=interval)
+    handler.validator = validator
+    trainer = Engine(lambda engine, batch: None)
+    handler.attach(trainer)
+    trainer.run([0], max_epochs=max_epochs)
+    assert validator.epochs == expected
+
+
+def test_a_model_written_by_another_run_is_refused(tmp_path):
+    path = tmp_path / "model.pt"
+    this_run, other_run = RunIdentity(), RunIdentity()
+    torch.save({}, path)
+    (tmp_path / "model.run.json").write_text(json.dumps(other_run.state_dict()))
+    engine = Engine(lambda engine, batch: None)
+    ModelProvenance(str(path), this_run).attach(engine)
+    with pytest.raises(RuntimeError, match="not written by this run"):
+        engine.run([0])
+    (tmp_path / "model.run.json").write_text(json.dumps(this_run.state_dict()))
+    engine.run([0])                                    # its own model passes
+    evaluate = Engine(lambda engine, batch: None)      # evaluate.yaml: any model, but one must exist
+    ModelProvenance(str(tmp_path / "missing.pt"), this_run, require_this_run="false").attach(evaluate)
+    with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
+        evaluate.run([0])
+
+
+def test_a_resumed_run_takes_back_its_identity():
+    first, resumed = RunIdentity(), RunIdentity()
+    assert first.state_dict() != resumed.state_dict()
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.state_dict() == first.state_dict()
+
+
+def _resume(path, load_dict):
+    from scripts.handlers import ResumeCheckpointLoader
+
+    engine = Engine(lambda engine, batch: None)
+    ResumeCheckpointLoader(str(path), load_dict).attach(engine)
+    engine.run([0], max_epochs=1)
+
+
+def test_resume_errors_name_the_checkpoint_and_the_settings(tmp_path):
+    path = tmp_path / "train_state.pt"
+    torch.save({"network": torch.nn.Conv2d(1, 3, 1).state_dict()}, path)
+    with pytest.raises(ValueError, match=r"train_state\.pt holds a network of another shape .*\(num_classes"):
+        _resume(path, {"network": torch.nn.Conv2d(1, 4, 1)})
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*train_state\.pt .* truncated"):
+        _resume(path, {"network": torch.nn.Conv2d(1, 3, 1)})
+
+
+def test_resume_keeps_the_checkpoints_learning_rate_and_says_so(tmp_path, caplog):
+    network = torch.nn.Conv2d(1, 3, 1)
+    path = tmp_path / "train_state.pt"
+    torch.save({"network": network.state_dict(), "optimizer": torch.optim.SGD(network.parameters(), 0.1).state_dict()}, path)
+    optimizer = torch.optim.SGD(network.parameters(), 0.5)
+    with caplog.at_level("WARNING"):
+        _resume(path, {"network": network, "optimizer": optimizer})
+    assert optimizer.param_groups[0]["lr"] == 0.1 and "learning rate [0.1], not the configured [0.5]" in caplog.text
+
+
+def test_output_folders_are_checked_and_cleared_of_half_written_files_before_any_work(tmp_path):
+    from scripts.atomic import prepare_output_folder
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / ".tmp-abc-model.pt").write_bytes(b"")
+    (tmp_path / "models" / "model.pt").write_bytes(b"kept")
+    prepare_output_folder(tmp_path / "models")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["model.pt"]
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(PermissionError, match=r"cannot write to .*a_file/out"):
+        prepare_output_folder(tmp_path / "a_file" / "out")
+    prepare_output_folder(tmp_path / "new" / "models")
+    assert not (tmp_path / "new").exists()   # created by the first write, after the data are checked
