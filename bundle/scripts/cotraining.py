@@ -11,6 +11,7 @@ from .copy_paste import BidirectionalCopyPaste
 from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
 from .flags import as_bool
 from .losses import cross_pseudo_supervision
+from .optimisation import autocast, optimise
 from .semi_supervised import SemiSupervisedTrainer
 
 UNSUPERVISED_IMAGES = ("all", "unlabeled")
@@ -176,12 +177,11 @@ class CoTrainer(SemiSupervisedTrainer):
         engine.teacher.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         engine.teacher_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        losses = engine.losses(images, labels, num_labeled)
+        with autocast(engine):
+            losses = engine.losses(images, labels, num_labeled)
         weight = float(engine.consistency_weight(engine.state.epoch))
         loss = losses.total(weight)
-        loss.backward()
-        engine.optimizer.step()
-        engine.teacher_optimizer.step()
+        optimise(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer])
 
         reconstruction = losses.reconstruction
         return engine.publish(

@@ -18,7 +18,8 @@ class MaskPathwayInferer(Inferer):
     Returns class probabilities: the softmax averaged over ``num_draws`` noise draws. The draws come from
     a generator seeded with ``seed`` at every call, so the same input always gives the same output.
     With ``roi_size`` the image is processed by MONAI's sliding window (``overlap`` 0.5 by default);
-    each window batch gets its own time step tensor, so the last, smaller batch is handled too.
+    each window batch gets its own time step tensor, so the last, smaller batch is handled too. With
+    ``amp`` the network runs under autocast on the input's device (bfloat16 on the CPU, float16 on CUDA).
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class MaskPathwayInferer(Inferer):
         overlap: float = 0.5,
         sw_batch_size: int = 4,
         mode: str = "gaussian",
+        amp: bool = False,
     ) -> None:
         super().__init__()
         if timestep != "random" and not (
@@ -45,6 +47,7 @@ class MaskPathwayInferer(Inferer):
         self.timestep = timestep
         self.num_draws = num_draws
         self.seed = seed
+        self.amp = amp
         self.sliding_window = (
             SlidingWindowInferer(roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, mode=mode)
             if roi_size is not None
@@ -66,19 +69,23 @@ class MaskPathwayInferer(Inferer):
                 probabilities = probabilities + torch.softmax(network(image, noise, timesteps), dim=1)
             return probabilities / self.num_draws
 
-        if self.sliding_window is None:
-            return predict(inputs)
-        return self.sliding_window(inputs, predict)
+        with torch.autocast(inputs.device.type, enabled=self.amp):
+            if self.sliding_window is None:
+                return predict(inputs)
+            return self.sliding_window(inputs, predict)
 
 
 class RandomTimestepInferer(Inferer):
     """Training forward of the mask pathway: class logits from a pure-noise mask at a random time step
-    per sample, as the networks see it in co-training (used by the supervised baseline)."""
+    per sample, as the networks see it in co-training (used by the supervised baseline). With ``amp``
+    under autocast on the input's device: MONAI's trainer autocasts on CUDA only."""
 
-    def __init__(self, noise_scheduler: DDPMScheduler) -> None:
+    def __init__(self, noise_scheduler: DDPMScheduler, amp: bool = False) -> None:
         super().__init__()
         self.noise_scheduler = noise_scheduler
+        self.amp = amp
 
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
         timesteps = sample_timesteps(self.noise_scheduler, inputs.shape[0], inputs.device)
-        return mask_from_noise(network, self.noise_scheduler, inputs, timesteps)
+        with torch.autocast(inputs.device.type, enabled=self.amp):
+            return mask_from_noise(network, self.noise_scheduler, inputs, timesteps)

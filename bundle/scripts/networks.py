@@ -24,7 +24,8 @@ class DualPathwayDiffusionUNet(nn.Module):
 
     MONAI zero-initialises the output convolution, so two fresh networks would predict exactly the
     same (uniform) mask; the output convolution is re-initialised here so that differently seeded
-    networks disagree from the first step, as cross pseudo supervision needs.
+    networks disagree from the first step, as cross pseudo supervision needs. Both pathways return float32,
+    also under autocast, so that losses and softmaxes are computed in full precision.
     """
 
     def __init__(
@@ -79,7 +80,7 @@ class DualPathwayDiffusionUNet(nn.Module):
         if timesteps is None:
             timesteps = torch.zeros(image.shape[0], dtype=torch.long, device=image.device)
         unet, x, labels = self.mask_pathway_body(image, noisy_mask)
-        return unet(x, timesteps, class_labels=labels)[:, : self.num_classes]
+        return unet(x, timesteps, class_labels=labels)[:, : self.num_classes].float()
 
     @property
     def mask_unet(self) -> DiffusionModelUNet:
@@ -97,9 +98,9 @@ class DualPathwayDiffusionUNet(nn.Module):
         """Image pathway: predict the noise in ``noisy_image`` given a clean (soft) mask at ``timesteps``."""
         x = torch.cat([noisy_image, mask], dim=1)
         if not self.shared_body:
-            return self.image_body(x, timesteps)
+            return self.image_body(x, timesteps).float()
         out = self.body(x, timesteps, class_labels=self._pathway_labels(IMAGE_PATHWAY, x))
-        return out[:, self.num_classes :]
+        return out[:, self.num_classes :].float()
 
     @staticmethod
     def _pathway_labels(pathway: int, x: torch.Tensor) -> torch.Tensor:

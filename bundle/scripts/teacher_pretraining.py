@@ -11,6 +11,7 @@ from monai.utils import CommonKeys
 
 from .diffusion import ImageReconstruction, mask_condition, mask_from_noise, sample_timesteps
 from .flags import as_bool
+from .optimisation import autocast, optimise
 
 
 class TeacherPretrainer(SupervisedTrainer):
@@ -83,9 +84,9 @@ class TeacherPretrainer(SupervisedTrainer):
         images = batchdata[CommonKeys.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        loss, mask_logits, reconstruction = engine.cycle(images)
-        loss.backward()
-        engine.optimizer.step()
+        with autocast(engine):
+            loss, mask_logits, reconstruction = engine.cycle(images)
+        optimise(engine, images, None, mask_logits, loss, [engine.optimizer])
 
         engine.state.output = {
             CommonKeys.IMAGE: images,

@@ -6,6 +6,7 @@ import torch
 from monai.networks.schedulers import DDPMScheduler
 
 from ..diffusion import mask_from_noise, pure_noise, sample_timesteps
+from ..optimisation import autocast, optimise
 from ..semi_supervised import SemiSupervisedTrainer
 from ..unet_stages import decode, encode
 
@@ -35,7 +36,7 @@ class BaselineTrainer(SemiSupervisedTrainer):
         unet, x, pathway = network.mask_pathway_body(images, noise)
         h, skips, emb = encode(unet, x, timesteps, pathway)
         features, levels = decode(unet.up_blocks, h, skips, emb)
-        return unet.out(features)[:, : network.num_classes], (h, skips, emb), levels
+        return unet.out(features)[:, : network.num_classes].float(), (h, skips, emb), levels
 
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int
@@ -49,11 +50,11 @@ class BaselineTrainer(SemiSupervisedTrainer):
         images, labels, num_labeled = engine.mixed_batch(batchdata)
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        logits, supervised, terms = engine.losses(images, labels, num_labeled)
+        with autocast(engine):
+            logits, supervised, terms = engine.losses(images, labels, num_labeled)
         weight = float(engine.consistency_weight(engine.state.epoch))
         loss = supervised + weight * torch.stack(list(terms.values())).sum()
-        loss.backward()
-        engine.optimizer.step()
+        optimise(engine, images, labels, logits, loss, [engine.optimizer])
         engine.after_step()
         pseudo_labels = logits.argmax(dim=1, keepdim=True).detach()
         shown_labels = torch.cat([labels.to(pseudo_labels.dtype), pseudo_labels[num_labeled:]])

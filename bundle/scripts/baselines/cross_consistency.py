@@ -61,7 +61,7 @@ class AuxiliaryDecoders(nn.Module):
         for name, decoder, out in zip(self.perturbations, self.decoders, self.outs):
             perturb = PERTURBATIONS[name]
             features, _ = decode(decoder, perturb(h), [perturb(s) for s in skips], emb)
-            logits.append(out(features)[:, : self.num_classes])
+            logits.append(out(features)[:, : self.num_classes].float())
         return logits
 
 

@@ -27,7 +27,7 @@ class PyramidHeads(nn.Module):
 
     def forward(self, levels: list[torch.Tensor], size: torch.Size) -> list[torch.Tensor]:
         return [
-            nn.functional.interpolate(head(level), size=size, mode=self.mode, align_corners=False)
+            nn.functional.interpolate(head(level).float(), size=size, mode=self.mode, align_corners=False)
             for head, level in zip(self.heads, levels)
         ]
 

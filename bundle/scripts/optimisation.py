@@ -1,0 +1,42 @@
+"""One training step as MONAI's ``SupervisedTrainer`` takes it, for trainers with several loss terms and
+optimizers: mixed precision from the engine's ``amp`` flag, its ``GradScaler``, and MONAI's iteration events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from monai.engines import SupervisedTrainer
+from monai.engines.utils import IterationEvents
+from monai.utils import CommonKeys
+
+
+def autocast(engine: SupervisedTrainer) -> torch.autocast:
+    """The forward pass's precision: with ``engine.amp``, autocast on the engine's device type with
+    ``engine.amp_kwargs`` (torch's default dtype there: float16 on CUDA, bfloat16 on the CPU); else none."""
+    device = torch.device(engine.state.device)
+    return torch.autocast(device.type, enabled=bool(engine.amp), **engine.amp_kwargs)
+
+
+def optimise(
+    engine: SupervisedTrainer, images: torch.Tensor, labels: torch.Tensor | None, logits: torch.Tensor,
+    loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer],
+) -> None:
+    """After the forward pass and the loss (computed together): fire FORWARD_COMPLETED and LOSS_COMPLETED,
+    backpropagate ``loss`` (scaled by the engine's ``GradScaler`` when amp runs on CUDA), fire
+    BACKWARD_COMPLETED, step every optimizer and fire MODEL_COMPLETED."""
+    engine.state.output = {CommonKeys.IMAGE: images, CommonKeys.LABEL: labels, CommonKeys.PRED: logits}
+    engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+    engine.state.output[CommonKeys.LOSS] = loss
+    engine.fire_event(IterationEvents.LOSS_COMPLETED)
+    scaler = engine.scaler if engine.amp else None
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+    for optimizer in optimizers:
+        if scaler is not None:
+            scaler.step(optimizer)
+        else:
+            optimizer.step()
+    if scaler is not None:
+        scaler.update()
+    engine.fire_event(IterationEvents.MODEL_COMPLETED)
