@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -11,7 +12,7 @@ from .copy_paste import BidirectionalCopyPaste
 from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
 from .flags import as_bool
 from .losses import cross_pseudo_supervision
-from .optimisation import autocast, optimise
+from .optimisation import autocast, backward, optimise
 from .semi_supervised import SemiSupervisedTrainer
 
 UNSUPERVISED_IMAGES = ("all", "unlabeled")
@@ -110,8 +111,14 @@ class CoTrainer(SemiSupervisedTrainer):
             draw = (pure_noise(self.noise_scheduler, shape, timesteps, images), timesteps)
         return network(images, *draw), draw
 
-    def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int) -> CoTrainingLosses:
-        """Every loss term of one iteration on ``images`` (the labeled ones first)."""
+    def losses(
+        self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int,
+        backward_round: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    ) -> CoTrainingLosses:
+        """Every loss term of one iteration on ``images`` (the labeled ones first). With detached rounds each
+        round's graph stands alone: ``backward_round(fixed, weighted)`` backpropagates a round's share of the
+        fixed and of the lambda-weighted terms as soon as it is computed, so that the activations of one round
+        at a time are held, and the round terms are kept as values."""
         n, loss_fn = num_labeled, self.loss_function
         teacher_logits, draw = self.segment(self.teacher, images)
         if self.copy_paste is None:
@@ -129,7 +136,7 @@ class CoTrainer(SemiSupervisedTrainer):
             first = 0 if self.unsupervised_images == "all" else n
             out.weighted["cps"] = cross_pseudo_supervision(loss_fn, student_logits[first:], teacher_logits[first:])
         if self.rounds:
-            self._rounds(images, targets, n, out)
+            self._rounds(images, targets, n, out, backward_round if self.detach_rounds else None)
         return out
 
     def _student_on_mixed_images(self, images, labels, n, teacher_logits):
@@ -142,8 +149,12 @@ class CoTrainer(SemiSupervisedTrainer):
         unlabeled_logits = self.copy_paste.unmix(mixed_logits, box)
         return torch.cat([logits[:n], unlabeled_logits]), self.loss_function(mixed_logits, mixed_targets)
 
-    def _rounds(self, images: torch.Tensor, targets: torch.Tensor, n: int, out: CoTrainingLosses) -> None:
-        """Eq. 11-14: the align and reconstruction terms, averaged over the rounds, added to ``out``."""
+    def _rounds(
+        self, images: torch.Tensor, targets: torch.Tensor, n: int, out: CoTrainingLosses,
+        backward_round: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    ) -> None:
+        """Eq. 11-14: the align and reconstruction terms, averaged over the rounds, added to ``out``;
+        ``backward_round(fixed, weighted)`` takes each round's share first (see ``losses``)."""
         teacher, scheduler, loss_fn = self.teacher, self.noise_scheduler, self.loss_function
         split = self.unsupervised_images == "unlabeled"
         align, rec = [], []
@@ -163,6 +174,11 @@ class CoTrainer(SemiSupervisedTrainer):
             else:
                 align.append(loss_fn(mask_logits, targets))
                 rec.append(rec_per_image.mean())
+            if backward_round is not None:
+                share = (align[-1] + rec[-1]) / self.rounds
+                fixed, weighted = (share[0], share[1]) if split else (share.new_zeros(()), share)
+                backward_round(fixed, weighted)
+                align[-1], rec[-1] = align[-1].detach(), rec[-1].detach()
             out.reconstruction = reconstruction
         align, rec = torch.stack(align).mean(dim=0), torch.stack(rec).mean(dim=0)
         if split:
@@ -177,9 +193,13 @@ class CoTrainer(SemiSupervisedTrainer):
         engine.teacher.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         engine.teacher_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        with autocast(engine):
-            losses = engine.losses(images, labels, num_labeled)
         weight = float(engine.consistency_weight(engine.state.epoch))
+
+        def backward_round(fixed: torch.Tensor, weighted: torch.Tensor) -> None:
+            backward(engine, fixed + weight * weighted)
+
+        with autocast(engine):
+            losses = engine.losses(images, labels, num_labeled, backward_round)
         loss = losses.total(weight)
         optimise(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer])
 

@@ -18,6 +18,13 @@ def autocast(engine: SupervisedTrainer) -> torch.autocast:
     return torch.autocast(device.type, enabled=bool(engine.amp), **engine.amp_kwargs)
 
 
+def backward(engine: SupervisedTrainer, loss: torch.Tensor) -> None:
+    """Backpropagate ``loss``, scaled by the engine's ``GradScaler`` when amp runs on CUDA, outside autocast."""
+    scaler = engine.scaler if engine.amp else None
+    with torch.autocast(torch.device(engine.state.device).type, enabled=False):
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+
 def optimise(
     engine: SupervisedTrainer, images: torch.Tensor, labels: torch.Tensor | None, logits: torch.Tensor,
     loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer],
@@ -29,9 +36,9 @@ def optimise(
     engine.fire_event(IterationEvents.FORWARD_COMPLETED)
     engine.state.output[CommonKeys.LOSS] = loss
     engine.fire_event(IterationEvents.LOSS_COMPLETED)
-    scaler = engine.scaler if engine.amp else None
-    (scaler.scale(loss) if scaler is not None else loss).backward()
+    backward(engine, loss)
     engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+    scaler = engine.scaler if engine.amp else None
     for optimizer in optimizers:
         if scaler is not None:
             scaler.step(optimizer)
