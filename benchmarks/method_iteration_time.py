@@ -8,6 +8,7 @@ warm-up.
 
     python benchmarks/method_iteration_time.py                                   # ACDC 5 %, cpu_2d profile
     python benchmarks/method_iteration_time.py --threads 1 --methods ours cps
+    python benchmarks/method_iteration_time.py --methods ours --set amp true   # any config id, as on the command line
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import time
 
 import torch
+import yaml
 from monai.bundle import ConfigParser
 from timing import seconds_per_iteration
 
@@ -38,6 +40,8 @@ def build(method: str, args: argparse.Namespace, output_dir: str) -> dict:
     config = ConfigParser()
     config.read_config([os.path.join(CONFIGS, name) for name in files])
     config["dataset_dir"], config["label_fraction"] = args.dataset_dir, args.label_fraction
+    for key, value in args.set:
+        config[key] = yaml.safe_load(value)
     length = {key: config.get_parsed_content(key) for key in ("max_epochs", "val_interval", "pretrain_epochs")}
     epoch_length = config.get_parsed_content("epoch_length")
     stages = {"co-training": "train"} if METHODS[method] else {"pretraining": "pretrain", "co-training": "train"}
@@ -72,10 +76,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--budget-minutes", type=float, default=60)
+    parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("ID", "VALUE"),
+                        help="override a config id (the value is read as YAML)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.dataset} at {args.label_fraction} %, profile {args.profile}, {args.threads} threads, "
-          f"{args.iterations} iterations x {args.repeats} repeats")
+          f"{args.iterations} iterations x {args.repeats} repeats"
+          + "".join(f", {key} = {value}" for key, value in args.set))
 
     with tempfile.TemporaryDirectory() as scratch:
         built = {m: build(m, args, os.path.join(scratch, m)) for m in args.methods}

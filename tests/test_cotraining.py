@@ -155,7 +155,7 @@ def test_copy_paste_trains_the_student_on_mixed_images(scheduler):
 
 
 @pytest.mark.parametrize("unsupervised_images", ["all", "unlabeled"])
-def test_a_backward_per_detached_round_gives_the_gradients_of_one_backward(scheduler, unsupervised_images):
+def test_a_backward_per_detached_share_gives_the_gradients_of_one_backward(scheduler, unsupervised_images):
     trainer = make_trainer(scheduler, rounds=3, detach_rounds=True, unsupervised_images=unsupervised_images)
     images, labels = torch.rand(5, 1, 16, 16), torch.randint(0, 3, (2, 1, 16, 16)).float()
     networks = [trainer.network, trainer.teacher]
@@ -166,13 +166,15 @@ def test_a_backward_per_detached_round_gives_the_gradients_of_one_backward(sched
         torch.manual_seed(0)
         calls = []
 
-        def backward_round(fixed, weighted):
+        def backward_share(fixed, weighted):
             calls.append(1)
             (fixed + 0.7 * weighted).backward()
-        losses = trainer.losses(images, labels, 2, backward_round if per_round else None)
-        assert len(calls) == (3 if per_round else 0)   # one backward per round
+        losses = trainer.losses(images, labels, 2, backward_share if per_round else None)
+        assert len(calls) == (1 + 3 if per_round else 0)   # the segmentations, then one backward per round
+        assert losses.backpropagated == per_round
         total = losses.total(0.7)
-        total.backward()
+        if not per_round:
+            total.backward()
         totals.append(total.item())
         gradients.append([p.grad.clone() for net in networks for p in net.parameters() if p.grad is not None])
     assert totals[0] == pytest.approx(totals[1], rel=1e-6)

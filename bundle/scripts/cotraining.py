@@ -28,9 +28,16 @@ class CoTrainingLosses:
     reconstruction: torch.Tensor | None
     fixed: dict[str, torch.Tensor] = field(default_factory=dict)
     weighted: dict[str, torch.Tensor] = field(default_factory=dict)
+    backpropagated: bool = False       # every term's gradient is already taken; the terms are values
 
     def total(self, weight: float) -> torch.Tensor:
         return sum(self.fixed.values()) + weight * sum(self.weighted.values())
+
+    def backpropagate(self, backward_share: Callable[[torch.Tensor, torch.Tensor], None]) -> None:
+        """Backpropagate the terms held so far as ``backward_share(fixed, weighted)`` and keep their values."""
+        backward_share(sum(self.fixed.values()), sum(self.weighted.values()))
+        self.fixed = {name: term.detach() for name, term in self.fixed.items()}
+        self.weighted = {name: term.detach() for name, term in self.weighted.items()}
 
 
 class CoTrainer(SemiSupervisedTrainer):
@@ -113,12 +120,13 @@ class CoTrainer(SemiSupervisedTrainer):
 
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int,
-        backward_round: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        backward_share: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> CoTrainingLosses:
-        """Every loss term of one iteration on ``images`` (the labeled ones first). With detached rounds each
-        round's graph stands alone: ``backward_round(fixed, weighted)`` backpropagates a round's share of the
-        fixed and of the lambda-weighted terms as soon as it is computed, so that the activations of one round
-        at a time are held, and the round terms are kept as values."""
+        """Every loss term of one iteration on ``images`` (the labeled ones first). With detached rounds the
+        graph of the two segmentations and that of each round stand alone: ``backward_share(fixed, weighted)``
+        then backpropagates each one's share of the fixed and of the lambda-weighted terms as soon as it is
+        computed, so that the activations of one of them at a time are held, and the terms are returned as
+        values (``backpropagated``). Without detached rounds the caller backpropagates the total."""
         n, loss_fn = num_labeled, self.loss_function
         teacher_logits, draw = self.segment(self.teacher, images)
         if self.copy_paste is None:
@@ -135,8 +143,12 @@ class CoTrainer(SemiSupervisedTrainer):
         else:
             first = 0 if self.unsupervised_images == "all" else n
             out.weighted["cps"] = cross_pseudo_supervision(loss_fn, student_logits[first:], teacher_logits[first:])
+        stepwise = backward_share is not None and self.detach_rounds
+        if stepwise:
+            out.backpropagate(backward_share)
         if self.rounds:
-            self._rounds(images, targets, n, out, backward_round if self.detach_rounds else None)
+            self._rounds(images, targets, n, out, backward_share if stepwise else None)
+        out.backpropagated = stepwise
         return out
 
     def _student_on_mixed_images(self, images, labels, n, teacher_logits):
@@ -151,10 +163,10 @@ class CoTrainer(SemiSupervisedTrainer):
 
     def _rounds(
         self, images: torch.Tensor, targets: torch.Tensor, n: int, out: CoTrainingLosses,
-        backward_round: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        backward_share: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> None:
         """Eq. 11-14: the align and reconstruction terms, averaged over the rounds, added to ``out``;
-        ``backward_round(fixed, weighted)`` takes each round's share first (see ``losses``)."""
+        ``backward_share(fixed, weighted)`` takes each round's share first (see ``losses``)."""
         teacher, scheduler, loss_fn = self.teacher, self.noise_scheduler, self.loss_function
         split = self.unsupervised_images == "unlabeled"
         align, rec = [], []
@@ -174,10 +186,10 @@ class CoTrainer(SemiSupervisedTrainer):
             else:
                 align.append(loss_fn(mask_logits, targets))
                 rec.append(rec_per_image.mean())
-            if backward_round is not None:
+            if backward_share is not None:
                 share = (align[-1] + rec[-1]) / self.rounds
                 fixed, weighted = (share[0], share[1]) if split else (share.new_zeros(()), share)
-                backward_round(fixed, weighted)
+                backward_share(fixed, weighted)
                 align[-1], rec[-1] = align[-1].detach(), rec[-1].detach()
             out.reconstruction = reconstruction
         align, rec = torch.stack(align).mean(dim=0), torch.stack(rec).mean(dim=0)
@@ -195,13 +207,14 @@ class CoTrainer(SemiSupervisedTrainer):
         engine.teacher_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         weight = float(engine.consistency_weight(engine.state.epoch))
 
-        def backward_round(fixed: torch.Tensor, weighted: torch.Tensor) -> None:
+        def backward_share(fixed: torch.Tensor, weighted: torch.Tensor) -> None:
             backward(engine, fixed + weight * weighted)
 
         with autocast(engine):
-            losses = engine.losses(images, labels, num_labeled, backward_round)
+            losses = engine.losses(images, labels, num_labeled, backward_share)
         loss = losses.total(weight)
-        optimise(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer])
+        optimise(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer],
+                 backpropagated=losses.backpropagated)
 
         reconstruction = losses.reconstruction
         return engine.publish(

@@ -27,16 +27,18 @@ def backward(engine: SupervisedTrainer, loss: torch.Tensor) -> None:
 
 def optimise(
     engine: SupervisedTrainer, images: torch.Tensor, labels: torch.Tensor | None, logits: torch.Tensor,
-    loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer],
+    loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer], backpropagated: bool = False,
 ) -> None:
     """After the forward pass and the loss (computed together): fire FORWARD_COMPLETED and LOSS_COMPLETED,
-    backpropagate ``loss`` (scaled by the engine's ``GradScaler`` when amp runs on CUDA), fire
-    BACKWARD_COMPLETED, step every optimizer and fire MODEL_COMPLETED."""
+    backpropagate ``loss`` (scaled by the engine's ``GradScaler`` when amp runs on CUDA) unless the caller
+    already ``backpropagated`` it share by share, fire BACKWARD_COMPLETED, step every optimizer and fire
+    MODEL_COMPLETED."""
     engine.state.output = {CommonKeys.IMAGE: images, CommonKeys.LABEL: labels, CommonKeys.PRED: logits}
     engine.fire_event(IterationEvents.FORWARD_COMPLETED)
     engine.state.output[CommonKeys.LOSS] = loss
     engine.fire_event(IterationEvents.LOSS_COMPLETED)
-    backward(engine, loss)
+    if not backpropagated:
+        backward(engine, loss)
     engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
     scaler = engine.scaler if engine.amp else None
     for optimizer in optimizers:
