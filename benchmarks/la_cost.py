@@ -8,6 +8,7 @@ reported failure instead of exhausting the machine.
 
     python benchmarks/la_cost.py --dataset-dir ../shared/data/LA
     python benchmarks/la_cost.py --settings cpu_profile --iterations 5
+    python benchmarks/la_cost.py --settings paper --iterations 0 --set amp true   # inference only, bfloat16
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+import yaml
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
@@ -55,6 +58,7 @@ def measure(setting: str, args: argparse.Namespace, results) -> None:
                 "dataset_dir": args.dataset_dir, "num_labeled": 4, "output_dir": scratch, "ckpt_dir": scratch,
                 "epoch_length": 1, "max_epochs": 1, "pretrain_epochs": 1,
                 "pretrain#handlers": [], "train#handlers": [],
+                **{key: yaml.safe_load(value) for key, value in args.set},
             }.items():
                 config[key] = value
             device = config.get_parsed_content("device")
@@ -75,11 +79,12 @@ def measure(setting: str, args: argparse.Namespace, results) -> None:
             row.update(inference_s=statistics.mean(seconds), inference_peak_gb=peak_memory_gb(device))
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            for stage in ("pretrain", "train"):
-                trainer = config.get_parsed_content(f"{stage}#trainer")
-                trainer.run()  # warm-up: one iteration
-                row[f"{stage}_s"] = seconds_per_iteration(trainer, args.iterations)
-            row["training_peak_gb"] = peak_memory_gb(device)
+            if args.iterations:
+                for stage in ("pretrain", "train"):
+                    trainer = config.get_parsed_content(f"{stage}#trainer")
+                    trainer.run()  # warm-up: one iteration
+                    row[f"{stage}_s"] = seconds_per_iteration(trainer, args.iterations)
+                row["training_peak_gb"] = peak_memory_gb(device)
             row["device"] = str(device)
     except (MemoryError, RuntimeError) as error:
         row["failed"] = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
@@ -91,9 +96,11 @@ def main() -> None:
     parser.add_argument("--dataset-dir", default=os.path.join(ROOT, "..", "shared", "data", "LA"))
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--volumes", type=int, default=2, help="test volumes to infer")
-    parser.add_argument("--iterations", type=int, default=3, help="timed training iterations per stage")
+    parser.add_argument("--iterations", type=int, default=3, help="timed training iterations per stage (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--memory-limit-gb", type=float, default=18.0)
+    parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("ID", "VALUE"),
+                        help="override a config id (the value is read as YAML)")
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
