@@ -1,4 +1,5 @@
-"""Mixed precision (``--amp true``) in every trainer and inferer, and MONAI's iteration events in ours."""
+"""Mixed precision (``--amp true``) in every trainer and inferer, and MONAI's engine contract in ours: batches
+through ``prepare_batch``, the iteration events."""
 
 import numpy as np
 import pytest
@@ -28,17 +29,21 @@ def record_conv_dtypes(network: torch.nn.Module) -> list[torch.dtype]:
 
 @pytest.mark.parametrize("amp", [True, False])
 @pytest.mark.parametrize("method", list(TRAINERS))
-def test_an_amp_step_runs_in_bfloat16_on_the_cpu_with_a_finite_loss_and_every_iteration_event(tmp_path, method, amp):
+def test_an_amp_step_runs_in_bfloat16_on_the_cpu_with_a_finite_loss_through_the_engine_contract(tmp_path, method, amp):
     write_folder_dataset(tmp_path / "data", num_images=12)
     trainer_id, overlays = TRAINERS[method]
     parser = parse(overlays, **small(tmp_path, tmp_path / "data", max_epochs=1, pretrain_epochs=1, val_interval=5,
                                      uncertainty_passes=2, amp=amp))
     trainer = parser.get_parsed_content(trainer_id)
     dtypes = record_conv_dtypes(trainer.network)
-    fired = []
+    fired, prepared = [], []
     for event in list(IterationEvents)[:4]:
         trainer.add_event_handler(event, lambda engine, event=event: fired.append(event))
+    prepare_batch = trainer.prepare_batch
+    trainer.prepare_batch = lambda batch, *args, **kwargs: prepared.append(1) or prepare_batch(batch, *args, **kwargs)
     trainer.run()
+    # a batch of images (stage 1, supervised-only), or a labeled and an unlabeled one, per iteration
+    assert len(prepared) == (1 if method in ("stage 1", "supervised") else 2) * trainer.state.iteration
     assert np.isfinite(trainer.state.output["loss"].item())
     assert (torch.bfloat16 in dtypes) == amp and (torch.float32 in dtypes) != amp
     if method != "supervised":  # MONAI's own SupervisedTrainer fires them in its own order

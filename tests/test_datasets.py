@@ -96,7 +96,7 @@ def test_left_atrium_sources_in_3d(tmp_path, dataset, writer):
         assert sorted(groups(d_first["labeled"])) == sorted(first)  # "N labeled" = the first N of train.list
     spacing = [1.25, 1.25, 1.37] if dataset == "heart" else [0.625, 0.625, 0.625]
     parser = one_iteration(
-        tmp_path, "la.yaml", tmp_path / "LA", dataset=dataset, patch_size=[16, 16, 16], spacing=spacing,
+        tmp_path, "la.yaml", tmp_path / "LA", dataset_layout=dataset, patch_size=[16, 16, 16], spacing=spacing,
         num_labeled=2, label_fraction=100,
     )
     assert parser.get_parsed_content("network_def").spatial_dims == 3

@@ -210,7 +210,7 @@ def test_overlays_are_baked_into_the_shipped_configs_and_metadata(tmp_path):
     assert batch["image"].shape == (1, 1, 64, 64) and shipped.get_parsed_content("num_classes") == 4
     trained = ConfigParser()
     trained.read_config(str(configs / "train.yaml"))
-    assert trained.get_parsed_content("dataset") == "acdc" and trained.get_parsed_content("max_epochs") == 56
+    assert trained.get_parsed_content("dataset_layout") == "acdc" and trained.get_parsed_content("max_epochs") == 56
 
 
 def test_unpacked_bundle_trains_in_its_own_folder_and_serves_what_it_trained(tmp_path, weights):

@@ -38,7 +38,7 @@ def test_a_model_written_by_another_run_is_refused(tmp_path):
     (tmp_path / "model.run.json").write_text(json.dumps(this_run.state_dict()))
     engine.run([0])                                    # its own model passes
     evaluate = Engine(lambda engine, batch: None)      # evaluate.yaml: any model, but one must exist
-    ModelProvenance(str(tmp_path / "missing.pt"), this_run, require_this_run="false").attach(evaluate)
+    ModelProvenance(str(tmp_path / "missing.pt"), this_run, require_this_run=False).attach(evaluate)
     with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
         evaluate.run([0])
 

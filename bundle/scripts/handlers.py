@@ -20,7 +20,6 @@ from monai.handlers import CheckpointLoader, CheckpointSaver, ValidationHandler
 from PIL import Image
 
 from .atomic import atomic_json_dump, atomic_torch_save
-from .flags import as_bool
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ class ResumeCheckpointLoader(CheckpointLoader):
         self, load_path: str, load_dict: dict, enabled: bool = True, engine_key: str | None = None, **kwargs
     ) -> None:
         super().__init__(load_path=load_path, load_dict=dict(load_dict), **kwargs)
-        self.enabled = as_bool(enabled)
+        self.enabled = enabled
         self.engine_key = engine_key
 
     def attach(self, engine: Engine) -> None:
@@ -184,7 +183,7 @@ class ModelProvenance:
 
     def __init__(self, model_path: str, run: RunIdentity, require_this_run: bool = True) -> None:
         self.model_path = model_path
-        self.run = run if as_bool(require_this_run) else None
+        self.run = run if require_this_run else None
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self)

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from monai.networks.nets import DiffusionModelUNet
 from torch import nn
 
 MASK_PATHWAY, IMAGE_PATHWAY = 0, 1
+
+
+def reinitialise_convolutions(module: nn.Module) -> None:
+    """Give every convolution in ``module`` PyTorch's default random initialisation (MONAI zero-initialises
+    the output convolution of ``DiffusionModelUNet``)."""
+    for conv in module.modules():
+        if isinstance(conv, (nn.Conv2d, nn.Conv3d)):
+            conv.reset_parameters()
+
+
+class PathwayInput(NamedTuple):
+    """What the mask pathway's UNet is called with: ``unet(x, timesteps, class_labels=pathway_labels)``."""
+
+    unet: DiffusionModelUNet
+    x: torch.Tensor                          # image and noisy mask, concatenated on the channels
+    pathway_labels: torch.Tensor | None      # the shared body's pathway embedding labels (None: own body)
 
 
 class DualPathwayDiffusionUNet(nn.Module):
@@ -62,9 +79,7 @@ class DualPathwayDiffusionUNet(nn.Module):
             self.image_body = DiffusionModelUNet(out_channels=image_channels, **unet_args)
             unets = [self.mask_body, self.image_body]
         for unet in unets:
-            for module in unet.out.modules():
-                if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-                    module.reset_parameters()
+            reinitialise_convolutions(unet.out)
 
     def forward(
         self, image: torch.Tensor, noisy_mask: torch.Tensor | None = None, timesteps: torch.Tensor | None = None
@@ -79,20 +94,18 @@ class DualPathwayDiffusionUNet(nn.Module):
             noisy_mask = image.new_zeros((image.shape[0], self.num_classes, *image.shape[2:]))
         if timesteps is None:
             timesteps = torch.zeros(image.shape[0], dtype=torch.long, device=image.device)
-        unet, x, labels = self.mask_pathway_body(image, noisy_mask)
-        return unet(x, timesteps, class_labels=labels)[:, : self.num_classes].float()
+        body = self.mask_pathway_body(image, noisy_mask)
+        return body.unet(body.x, timesteps, class_labels=body.pathway_labels)[:, : self.num_classes].float()
 
     @property
     def mask_unet(self) -> DiffusionModelUNet:
         """The UNet of the mask pathway; its first ``num_classes`` output channels are the mask logits."""
         return self.body if self.shared_body else self.mask_body
 
-    def mask_pathway_body(
-        self, image: torch.Tensor, noisy_mask: torch.Tensor
-    ) -> tuple[DiffusionModelUNet, torch.Tensor, torch.Tensor | None]:
+    def mask_pathway_body(self, image: torch.Tensor, noisy_mask: torch.Tensor) -> PathwayInput:
         """The mask pathway's UNet, input and pathway labels, for heads on its features."""
         x = torch.cat([image, noisy_mask], dim=1)
-        return self.mask_unet, x, self._pathway_labels(MASK_PATHWAY, x) if self.shared_body else None
+        return PathwayInput(self.mask_unet, x, self._pathway_labels(MASK_PATHWAY, x) if self.shared_body else None)
 
     def image_pathway(self, noisy_image: torch.Tensor, mask: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """Image pathway: predict the noise in ``noisy_image`` given a clean (soft) mask at ``timesteps``."""

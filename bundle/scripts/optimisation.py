@@ -1,5 +1,6 @@
 """One training step as MONAI's ``SupervisedTrainer`` takes it, for trainers with several loss terms and
-optimizers: mixed precision from the engine's ``amp`` flag, its ``GradScaler``, and MONAI's iteration events."""
+optimizers: batches through the engine's ``prepare_batch``, mixed precision from the engine's ``amp`` flag,
+its ``GradScaler``, and MONAI's iteration events."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from collections.abc import Iterable
 import torch
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
-from monai.utils import CommonKeys
+from monai.utils import CommonKeys, convert_to_tensor
+
+
+def plain_batch(engine: SupervisedTrainer, batchdata: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(images, labels)`` of a batch through ``engine.prepare_batch`` on the engine's device, as plain
+    tensors; labels are ``None`` for a batch without them."""
+    images, labels = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
+    return convert_to_tensor(images, track_meta=False), (
+        None if labels is None else convert_to_tensor(labels, track_meta=False)
+    )
 
 
 def autocast(engine: SupervisedTrainer) -> torch.autocast:

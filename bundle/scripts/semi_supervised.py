@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterable
 
 import torch
 from monai.engines import SupervisedTrainer
-from monai.utils import CommonKeys, convert_to_tensor
+from monai.utils import CommonKeys
+
+from .optimisation import plain_batch
 
 
 class SemiSupervisedTrainer(SupervisedTrainer):
@@ -47,19 +49,15 @@ class SemiSupervisedTrainer(SupervisedTrainer):
         return batch
 
     def mixed_batch(self, batchdata: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Labeled then unlabeled images in one tensor, the labels, and how many images are labeled (plain
-        tensors: the images' metadata play no part in training, and slicing a mixed batch of them fails)."""
-        labeled = self._next_labeled_batch()
-
-        def tensor(value) -> torch.Tensor:
-            return convert_to_tensor(value, track_meta=False).to(self.state.device, non_blocking=self.non_blocking)
-
-        labeled_images, labels = tensor(labeled[CommonKeys.IMAGE]), tensor(labeled[CommonKeys.LABEL])
-        unlabeled_images = tensor(batchdata[CommonKeys.IMAGE])
+        """Labeled then unlabeled images in one tensor, the labels, and how many images are labeled. Both
+        batches go through the engine's ``prepare_batch``; the results are plain tensors (the images'
+        metadata play no part in training, and slicing a mixed batch of them fails)."""
+        labeled_images, labels = plain_batch(self, self._next_labeled_batch())
+        unlabeled_images, _ = plain_batch(self, batchdata)
         return torch.cat([labeled_images, unlabeled_images]), labels, labeled_images.shape[0]
 
     def publish(
-        self, images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, loss: torch.Tensor, weight: float,
+        self, *, images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, loss: torch.Tensor, weight: float,
         terms: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer], **extra: torch.Tensor | None,
     ) -> dict:
         """The iteration output read by the handlers: images, labels (with pseudo-labels for unlabeled
@@ -71,3 +69,4 @@ class SemiSupervisedTrainer(SupervisedTrainer):
             CommonKeys.LOSS: loss.detach(), "scalars": scalars, **extra,
         }
         return self.state.output
+

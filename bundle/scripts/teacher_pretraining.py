@@ -10,8 +10,7 @@ from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
 from .diffusion import ImageReconstruction, mask_condition, mask_from_noise, sample_timesteps
-from .flags import as_bool
-from .optimisation import autocast, optimise
+from .optimisation import autocast, optimise, plain_batch
 
 
 class TeacherPretrainer(SupervisedTrainer):
@@ -60,7 +59,7 @@ class TeacherPretrainer(SupervisedTrainer):
         self.noise_scheduler = noise_scheduler
         self.reconstruction = reconstruction
         self.image_input = image_input
-        self.hard_masks = as_bool(hard_masks)
+        self.hard_masks = hard_masks
 
     def cycle(self, images: torch.Tensor, condition=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Eq. 5-7 on a batch: the cycle loss, the mask logits and the reconstruction. ``condition`` turns the
@@ -81,7 +80,7 @@ class TeacherPretrainer(SupervisedTrainer):
                 "teacher pretraining is unsupervised, but its batch carries a 'label' entry: "
                 "build the pretraining dataset from images only."
             )
-        images = batchdata[CommonKeys.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
+        images, _ = plain_batch(engine, batchdata)
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         with autocast(engine):

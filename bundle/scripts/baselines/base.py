@@ -33,10 +33,10 @@ class BaselineTrainer(SemiSupervisedTrainer):
         network, scheduler = self.network, self.noise_scheduler
         timesteps = sample_timesteps(scheduler, images.shape[0], images.device)
         noise = pure_noise(scheduler, (images.shape[0], network.num_classes, *images.shape[2:]), timesteps, images)
-        unet, x, pathway = network.mask_pathway_body(images, noise)
-        h, skips, emb = encode(unet, x, timesteps, pathway)
-        features, levels = decode(unet.up_blocks, h, skips, emb)
-        return unet.out(features)[:, : network.num_classes].float(), (h, skips, emb), levels
+        body = network.mask_pathway_body(images, noise)
+        h, skips, emb = encode(body.unet, body.x, timesteps, body.pathway_labels)
+        features, levels = decode(body.unet.up_blocks, h, skips, emb)
+        return body.unet.out(features)[:, : network.num_classes].float(), (h, skips, emb), levels
 
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int
@@ -59,6 +59,6 @@ class BaselineTrainer(SemiSupervisedTrainer):
         pseudo_labels = logits.argmax(dim=1, keepdim=True).detach()
         shown_labels = torch.cat([labels.to(pseudo_labels.dtype), pseudo_labels[num_labeled:]])
         return engine.publish(
-            images, shown_labels, logits, loss, weight, {"supervised": supervised, **terms},
-            {"network": engine.optimizer},
+            images=images, labels=shown_labels, logits=logits, loss=loss, weight=weight,
+            terms={"supervised": supervised, **terms}, optimizers={"network": engine.optimizer},
         )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..networks import DualPathwayDiffusionUNet
+from ..networks import DualPathwayDiffusionUNet, reinitialise_convolutions
 from ..unet_stages import decode
 from .base import BaselineTrainer
 
@@ -52,9 +52,7 @@ class AuxiliaryDecoders(nn.Module):
         self.decoders = nn.ModuleList(copy.deepcopy(unet.up_blocks) for _ in self.perturbations)
         self.outs = nn.ModuleList(copy.deepcopy(unet.out) for _ in self.perturbations)
         for out in self.outs:
-            for module in out.modules():
-                if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-                    module.reset_parameters()
+            reinitialise_convolutions(out)
 
     def forward(self, h: torch.Tensor, skips: Sequence[torch.Tensor], emb: torch.Tensor) -> list[torch.Tensor]:
         logits = []
