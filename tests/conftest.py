@@ -1,56 +1,9 @@
-import numpy as np
+"""Fixtures shared by the test files (helpers they import are in helpers.py)."""
+
 import pytest
-import torch
 from monai.networks.schedulers import DDPMScheduler
-from PIL import Image
-
-from scripts.networks import DualPathwayDiffusionUNet
-
-# subprocess timeout of the end-to-end tests: long enough for a loaded 2-core machine, there to catch a hang
-HANG_TIMEOUT = 3600
 
 
 @pytest.fixture
 def scheduler():
     return DDPMScheduler(num_train_timesteps=1000, schedule="linear_beta", beta_start=1e-4, beta_end=0.02)
-
-
-def tiny_network(spatial_dims=2, image_channels=1, num_classes=3, shared_body=True, seed=0):
-    torch.manual_seed(seed)
-    return DualPathwayDiffusionUNet(
-        spatial_dims=spatial_dims, image_channels=image_channels, num_classes=num_classes, channels=(8, 16),
-        attention_levels=(False, False), num_res_blocks=1, norm_num_groups=8, num_head_channels=16,
-        shared_body=shared_body,
-    )
-
-
-def spy_on_image_pathway(network):
-    """Records (detached) every mask the network's image pathway is given; returns the list."""
-    masks = []
-    original = network.image_pathway
-
-    def spy(noisy_image, mask, timesteps):
-        masks.append(mask.detach().clone())
-        return original(noisy_image, mask, timesteps)
-
-    network.image_pathway = spy
-    return masks
-
-
-def write_folder_dataset(root, num_images=12, size=16, num_classes=3, lists=None, seed=0, with_masks=True):
-    """Images and masks as PNG under root/images and root/masks; lists maps 'train.list' etc. to ids."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    names = []
-    for i in range(num_images):
-        name = f"case{i:03d}"
-        label = rng.integers(0, num_classes, (size, size)).astype(np.uint8)
-        image = (label * 60 + rng.integers(0, 40, (size, size))).astype(np.uint8)
-        Image.fromarray(image).save(root / "images" / f"{name}.png")
-        if with_masks:
-            Image.fromarray(label).save(root / "masks" / f"{name}.png")
-        names.append(name)
-    for list_name, ids in (lists or {}).items():
-        (root / list_name).write_text("\n".join(ids) + "\n")
-    return names

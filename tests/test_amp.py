@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.engines.utils import IterationEvents
 
-from conftest import tiny_network, write_folder_dataset
+from helpers import tiny_network, write_folder_dataset
 from scripts.inferers import MaskPathwayInferer
 from test_baselines import parse, small
 

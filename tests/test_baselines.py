@@ -9,7 +9,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigParser
 
 import publisher_layouts as layouts
-from conftest import tiny_network, write_folder_dataset
+from helpers import tiny_network, write_folder_dataset
 from scripts.baselines.cross_consistency import AuxiliaryDecoders, feature_dropout, feature_noise
 from scripts.baselines.pyramid_consistency import PyramidHeads
 from scripts.diffusion import pure_noise

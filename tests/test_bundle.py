@@ -11,7 +11,7 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from conftest import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundle", "configs")

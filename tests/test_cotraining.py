@@ -2,7 +2,7 @@ import pytest
 import torch
 from monai.losses import DiceCELoss
 
-from conftest import spy_on_image_pathway, tiny_network
+from helpers import spy_on_image_pathway, tiny_network
 from scripts.cotraining import CoTrainer
 from scripts.diffusion import ImageReconstruction
 from scripts.losses import cross_pseudo_supervision

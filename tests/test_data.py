@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_folder_dataset
+from helpers import write_folder_dataset
 from scripts.datasets import prepare
 from scripts.datasets.splits import DatasetError
 

@@ -11,7 +11,7 @@ from monai.bundle import ConfigParser
 from PIL import Image
 
 import publisher_layouts as layouts
-from conftest import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT
 from scripts.datasets import prepare, read_datalist
 from scripts.datasets.__main__ import main as datasets_cli
 from scripts.datasets.download import download, fetch_verified

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_folder_dataset, HANG_TIMEOUT
+from helpers import write_folder_dataset, HANG_TIMEOUT
 from scripts.datasets.datastore import datastore_datalist
 from scripts.datasets.splits import DatasetError
 

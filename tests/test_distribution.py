@@ -21,7 +21,7 @@ from PIL import Image
 
 from scripts.package import build, file_hash
 from test_bundle import TINY
-from conftest import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "bundle")

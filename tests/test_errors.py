@@ -2,7 +2,7 @@ import os
 import subprocess
 import sys
 
-from conftest import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT
 from scripts.errors import own_error
 from scripts.datasets.splits import DatasetError
 
@@ -36,7 +36,7 @@ def test_images_with_another_channel_count_are_refused_before_training_naming_th
     from monai.bundle import ConfigParser
     from PIL import Image
 
-    from conftest import write_folder_dataset
+    from helpers import write_folder_dataset
 
     write_folder_dataset(tmp_path / "data", num_images=12)
     rgb = tmp_path / "data" / "images" / "case000.png"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import tiny_network
+from helpers import tiny_network
 from scripts.inferers import MaskPathwayInferer
 from scripts.transforms import PredictiveEntropyd
 

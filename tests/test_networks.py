@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import tiny_network
+from helpers import tiny_network
 
 
 @pytest.mark.parametrize("spatial_dims, size", [(2, (16, 16)), (3, (8, 8, 8)), (3, (16, 12, 8))])

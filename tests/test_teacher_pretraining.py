@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import spy_on_image_pathway, tiny_network
+from helpers import spy_on_image_pathway, tiny_network
 from scripts.diffusion import ImageReconstruction
 from scripts.teacher_pretraining import TeacherPretrainer
 
