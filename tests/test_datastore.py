@@ -52,9 +52,24 @@ monai.bundle.run(run_id="run", init_id=None, final_id=None, meta_file=args.pop("
 """
 
 
+def monai_label_train_handlers(weights):
+    """BundleTrainTask (monailabel 0.8) reads the unparsed `train#handlers` and, where no CheckpointLoader is
+    there, puts one first that loads the bundle's weights into the network."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.yaml"))
+    handlers = parser.get("train#handlers", [])
+    if os.path.exists(weights) and not [h for h in handlers if h.get("_target_") == "CheckpointLoader"]:
+        handlers.insert(0, {"_target_": "CheckpointLoader", "load_path": weights, "load_dict": {"model": "$@network"},
+                            "strict": True})
+    return handlers
+
+
 def test_training_as_monai_label_runs_it(tmp_path):
     """The overrides of BundleTrainTask.run_single_gpu (monailabel 0.8): bundle_root, max_epochs, the labeled
-    and validation lists, device and handlers; the unlabeled images are found by the config."""
+    and validation lists, device and handlers; the unlabeled images are found by the config. A second
+    request starts from the weights the first one wrote."""
     import json
 
     store, labeled = make_datastore(tmp_path)
@@ -65,10 +80,14 @@ def test_training_as_monai_label_runs_it(tmp_path):
         "spatial_size": [32, 32], "batch_size": 2, "labeled_batch_size": 1, "epoch_length": 2,
         "pretrain_epochs": 1, "val_interval": 1, "rounds": 1,
     }
-    result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=HANG_TIMEOUT)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
-    assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log
-    assert (tmp_path / "bundle" / "models" / "model.pt").is_file()
+    weights = tmp_path / "bundle" / "models" / "model.pt"
+    for request in ("first", "second"):
+        overrides["train#handlers"] = monai_label_train_handlers(str(weights))
+        result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=HANG_TIMEOUT)
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log[-3000:]
+        assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log
+        assert weights.is_file()
+        assert ("Restored all variables from" in log) == (request == "second"), log[-3000:]
     assert not (tmp_path / "bundle" / "eval" / "synthetic_data").exists()
