@@ -21,6 +21,11 @@ CONFIGS = os.path.join(ROOT, "bundle", "configs")
 METHODS = ["em", "cps", "uamt", "cct", "urpc"]
 
 
+def baseline(method):
+    """The overlays of a semi-supervised baseline: the shared wiring, then its own."""
+    return ["baselines/semi_supervised.yaml", f"baselines/{method}.yaml"]
+
+
 def parse(overlays, **settings):
     parser = ConfigParser()
     parser.read_config([os.path.join(CONFIGS, name) for name in ["train.yaml", *overlays]])
@@ -112,7 +117,7 @@ def test_urpc_heads_have_the_stated_scales():
     assert levels[0].shape[-2:] == (8, 8)
     outputs = heads(levels, image.shape[2:])
     assert [o.shape for o in outputs] == [(2, 3, 16, 16)]
-    parser = parse(["baselines/urpc.yaml"])
+    parser = parse(baseline("urpc"))
     big = parser.get_parsed_content("network_def")  # the bundle's 4-level network: heads at 1/8, 1/4, 1/2
     _, levels = decode(big.mask_unet.up_blocks, *encode(big.mask_unet, torch.rand(1, 4, 32, 32), torch.tensor([0]),
                                                          torch.tensor([0])))
@@ -124,7 +129,7 @@ def test_urpc_heads_have_the_stated_scales():
 
 def test_cps_networks_differ_at_init(tmp_path):
     write_folder_dataset(tmp_path / "data", num_images=12)
-    parser = parse(["baselines/cps.yaml"], **small(tmp_path, tmp_path / "data"))
+    parser = parse(baseline("cps"), **small(tmp_path, tmp_path / "data"))
     a, b = parser.get_parsed_content("network"), parser.get_parsed_content("second_network")
     assert a is not b and any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     image, noise, t = torch.rand(1, 1, 32, 32), torch.randn(1, 3, 32, 32), torch.tensor([10])
@@ -135,7 +140,7 @@ def test_cps_networks_differ_at_init(tmp_path):
 
 def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):
     write_folder_dataset(tmp_path / "data", num_images=12)
-    parser = parse(["baselines/uamt.yaml"], **small(tmp_path, tmp_path / "data", uncertainty_passes=2))
+    parser = parse(baseline("uamt"), **small(tmp_path, tmp_path / "data", uncertainty_passes=2))
     trainer = parser.get_parsed_content("train#trainer")
     student, teacher = parser.get_parsed_content("network"), parser.get_parsed_content("ema_teacher")
     snapshots = []
@@ -153,7 +158,7 @@ def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):
 @pytest.mark.parametrize("method", METHODS)
 def test_one_iteration_of_each_baseline_in_2d(tmp_path, method):
     write_folder_dataset(tmp_path / "data", num_images=12)
-    parser = parse([f"baselines/{method}.yaml"], **small(tmp_path, tmp_path / "data", max_epochs=1,
+    parser = parse(baseline(method), **small(tmp_path, tmp_path / "data", max_epochs=1,
                                                           uncertainty_passes=2))
     trainer = parser.get_parsed_content("train#trainer")
     trainer.run()
@@ -168,7 +173,7 @@ def test_one_iteration_of_each_baseline_in_2d(tmp_path, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_one_iteration_of_each_baseline_in_3d(tmp_path, method):
     layouts.write_la_h5(tmp_path / "LA", num_train=6, num_test=1, shape=(20, 20, 16))
-    parser = parse(["datasets/la.yaml", f"baselines/{method}.yaml", "profiles/cpu_3d.yaml"], **small(
+    parser = parse(["datasets/la.yaml", *baseline(method), "profiles/cpu_3d.yaml"], **small(
         tmp_path, tmp_path / "LA", max_epochs=1, patch_size=[16, 16, 16], num_labeled=2, uncertainty_passes=2,
     ))
     trainer = parser.get_parsed_content("train#trainer")

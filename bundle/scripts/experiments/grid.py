@@ -9,7 +9,7 @@ A preset is a YAML file in ``configs/experiments`` (or any path)::
     seeds: [0, 1, 2]
     methods:                       # name: label, overlays, options; or an evaluation of another method
       ours: {label: ours}
-      cps: {label: CPS, configs: [baselines/cps.yaml]}
+      cps: {label: CPS, configs: [baselines/semi_supervised.yaml, baselines/cps.yaml]}
       random_t: {label: random t, evaluate: ours, options: {inference_timestep: random}}
       full: {label: fully supervised, configs: [baselines/supervised.yaml], label_fractions: [100]}
     configs: [profiles/cpu_2d.yaml]   # overlays after the dataset's and the method's
