@@ -1,5 +1,5 @@
 """Left atrium in 3D: sliding-window inference seconds and peak memory per volume, and training seconds per
-iteration, for the paper's setting (datasets/la.yaml: 96 x 96 x 80 patches at 0.625 mm, channels 16-128,
+iteration, for the paper's setting (datasets/volumes.yaml + datasets/la.yaml: 96 x 96 x 80 patches at 0.625 mm, channels 16-128,
 R = 5) and the CPU profile (profiles/cpu_3d.yaml), on the real volumes.
 
 Each setting runs in its own process, so that its peak memory is its own (resident set on CPU, allocated
@@ -26,7 +26,8 @@ import yaml
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
-SETTINGS = {"paper": ["datasets/la.yaml"], "cpu_profile": ["datasets/la.yaml", "profiles/cpu_3d.yaml"]}
+SETTINGS = {"paper": ["datasets/volumes.yaml", "datasets/la.yaml"],
+            "cpu_profile": ["datasets/volumes.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"]}
 
 
 def peak_memory_gb(device) -> float:

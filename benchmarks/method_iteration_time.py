@@ -23,6 +23,7 @@ import time
 import torch
 import yaml
 from monai.bundle import ConfigParser
+from methods import method_overlays
 from timing import seconds_per_iteration
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -35,7 +36,7 @@ METHODS = {"supervised": "supervised", "EM": "em", "CPS": "cps", "UAMT": "uamt",
 def build(method: str, args: argparse.Namespace, output_dir: str) -> dict:
     """The method's trainers (stage 1 only for ours), its validator and the run length of the profile."""
     files = ["train.yaml", f"datasets/{args.dataset}.yaml"]
-    files += [f"baselines/{METHODS[method]}.yaml"] if METHODS[method] else []
+    files += method_overlays(METHODS[method])
     files += [f"profiles/{args.profile}.yaml"]
     config = ConfigParser()
     config.read_config([os.path.join(CONFIGS, name) for name in files])

@@ -9,6 +9,7 @@ from scripts.networks import DualPathwayDiffusionUNet
 
 # subprocess timeout of the end-to-end tests: long enough for a loaded 2-core machine, there to catch a hang
 HANG_TIMEOUT = 3600
+VOLUME_LA = ["datasets/volumes.yaml", "datasets/la.yaml"]  # the left atrium: 3D machinery, then the dataset
 
 
 def tiny_network(spatial_dims=2, image_channels=1, num_classes=3, shared_body=True, seed=0):

@@ -9,7 +9,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigParser
 
 import publisher_layouts as layouts
-from helpers import tiny_network, write_folder_dataset
+from helpers import VOLUME_LA, tiny_network, write_folder_dataset
 from scripts.baselines.cross_consistency import AuxiliaryDecoders, feature_dropout, feature_noise
 from scripts.baselines.pyramid_consistency import PyramidHeads
 from scripts.diffusion import pure_noise
@@ -173,7 +173,7 @@ def test_one_iteration_of_each_baseline_in_2d(tmp_path, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_one_iteration_of_each_baseline_in_3d(tmp_path, method):
     layouts.write_la_h5(tmp_path / "LA", num_train=6, num_test=1, shape=(20, 20, 16))
-    parser = parse(["datasets/la.yaml", *baseline(method), "profiles/cpu_3d.yaml"], **small(
+    parser = parse([*VOLUME_LA, *baseline(method), "profiles/cpu_3d.yaml"], **small(
         tmp_path, tmp_path / "LA", max_epochs=1, patch_size=[16, 16, 16], num_labeled=2, uncertainty_passes=2,
     ))
     trainer = parser.get_parsed_content("train#trainer")

@@ -1,6 +1,7 @@
 """Each publisher's layout through its preparer, the datalist, the bundle's transforms and one training
 iteration; the real ../shared subsets; bad inputs; split rules; the download step offline."""
 
+import glob
 import json
 import os
 import random
@@ -11,7 +12,7 @@ from monai.bundle import ConfigParser
 from PIL import Image
 
 import publisher_layouts as layouts
-from helpers import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT, VOLUME_LA
 from scripts.datasets import prepare, read_datalist
 from scripts.datasets.__main__ import main as datasets_cli
 from scripts.datasets.download import download, fetch_verified
@@ -26,11 +27,11 @@ def groups(items):
     return {item["group"] for item in items}
 
 
-def one_iteration(tmp_path, overlay, dataset_dir, **overrides):
-    """Parse train.yaml + a dataset overlay as the bundle does, then run one co-training iteration and
+def one_iteration(tmp_path, overlays, dataset_dir, **overrides):
+    """Parse train.yaml + dataset overlays as the bundle does, then run one co-training iteration and
     one validation on the prepared data; returns the parser."""
     parser = ConfigParser()
-    parser.read_config([os.path.join(CONFIGS, "train.yaml"), os.path.join(CONFIGS, "datasets", overlay)])
+    parser.read_config([os.path.join(CONFIGS, name) for name in ["train.yaml", *overlays]])
     settings = {
         "dataset_dir": str(dataset_dir), "output_dir": str(tmp_path / "eval"), "ckpt_dir": str(tmp_path / "models"),
         "pretrain_teacher": False, "max_epochs": 1, "epoch_length": 1, "val_interval": 1, "rounds": 1,
@@ -58,7 +59,7 @@ def test_glas_release(tmp_path):
     assert all(g.startswith("patient_") for p in ("labeled", "unlabeled", "validation") for g in groups(d[p]))
     mask = np.asarray(Image.open(d["test"][0]["label"]))
     assert set(np.unique(mask)) <= {0, 1} and mask.max() == 1  # instances binarised
-    one_iteration(tmp_path, "glas.yaml", tmp_path / "GlaS", spatial_size=[32, 32])
+    one_iteration(tmp_path, ["datasets/glas.yaml"], tmp_path / "GlaS", spatial_size=[32, 32])
 
 
 def test_ph2_release(tmp_path):
@@ -68,7 +69,7 @@ def test_ph2_release(tmp_path):
     assert len(d["labeled"]) == 2  # ceil(7 * 20 %)
     for item in d["labeled"] + d["test"]:  # both the 0/255 and the 1-bit lesion BMPs become 0/1
         assert set(np.unique(np.asarray(Image.open(item["label"])))) == {0, 1}
-    one_iteration(tmp_path, "ph2.yaml", tmp_path / "PH2", spatial_size=[32, 32])
+    one_iteration(tmp_path, ["datasets/ph2.yaml"], tmp_path / "PH2", spatial_size=[32, 32])
 
 
 def test_hmeps_release_and_species_subsets(tmp_path):
@@ -79,7 +80,7 @@ def test_hmeps_release_and_species_subsets(tmp_path):
     human = prepare("hmeps", tmp_path / "HMEPS", tmp_path / "human", options={"subset": "human"})
     images = [os.path.basename(i["image"]) for p in human.values() for i in p]
     assert len(images) == 9 and all(name.startswith("h-") for name in images)
-    one_iteration(tmp_path, "hmeps.yaml", tmp_path / "HMEPS", spatial_size=[32, 32])  # RGB and grey JPEGs
+    one_iteration(tmp_path, ["datasets/hmeps.yaml"], tmp_path / "HMEPS", spatial_size=[32, 32])  # RGB and grey JPEGs
 
 
 @pytest.mark.parametrize("dataset, writer", [
@@ -96,10 +97,32 @@ def test_left_atrium_sources_in_3d(tmp_path, dataset, writer):
         assert sorted(groups(d_first["labeled"])) == sorted(first)  # "N labeled" = the first N of train.list
     spacing = [1.25, 1.25, 1.37] if dataset == "heart" else [0.625, 0.625, 0.625]
     parser = one_iteration(
-        tmp_path, "la.yaml", tmp_path / "LA", dataset_layout=dataset, patch_size=[16, 16, 16], spacing=spacing,
+        tmp_path, VOLUME_LA, tmp_path / "LA", dataset_layout=dataset, patch_size=[16, 16, 16], spacing=spacing,
         num_labeled=2, label_fraction=100,
     )
     assert parser.get_parsed_content("network_def").spatial_dims == 3
+
+
+def test_a_folder_of_your_own_volumes_needs_only_the_3d_overlay(tmp_path):
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    affine = np.diag([1.5, 1.5, 2.0, 1.0])
+    for folder in ("images", "masks"):
+        (tmp_path / "volumes" / folder).mkdir(parents=True)
+    for case in range(10):
+        mask = np.zeros((20, 20, 12), np.uint8)
+        mask[5:12, 6:14, 3:9] = 1
+        image = (rng.normal(size=mask.shape) + 2 * mask).astype(np.float32)
+        nib.save(nib.Nifti1Image(image, affine), tmp_path / "volumes" / "images" / f"case{case:02d}.nii.gz")
+        nib.save(nib.Nifti1Image(mask, affine), tmp_path / "volumes" / "masks" / f"case{case:02d}.nii.gz")
+    parser = one_iteration(tmp_path, ["datasets/volumes.yaml"], tmp_path / "volumes", num_classes=2,
+                           patch_size=[16, 16, 8], spacing=[1.5, 1.5, 2.0])
+    assert parser.get_parsed_content("network_def").spatial_dims == 3
+    parser.get_parsed_content("run_test")  # on the input grid, saved as NIfTI, with surface distances in mm
+    with open(parser.get_parsed_content("test#report_path")) as f:
+        assert {"dice", "jaccard", "hd95_mm", "asd_mm"} <= set(json.load(f))
+    assert glob.glob(str(tmp_path / "eval" / "predictions" / "case*_seg.nii.gz"))
 
 
 def test_converted_la_volumes_keep_the_challenge_geometry(tmp_path):
@@ -138,7 +161,7 @@ def test_real_la_subset(tmp_path):
     train = groups(d["labeled"]) | groups(d["unlabeled"])
     assert len(d["labeled"]) == 4 and len(train) + len(groups(d["validation"])) == 20 and len(d["test"]) == 4
     parser = ConfigParser()
-    parser.read_config([os.path.join(CONFIGS, "train.yaml"), os.path.join(CONFIGS, "datasets", "la.yaml")])
+    parser.read_config([*[os.path.join(CONFIGS, name) for name in ["train.yaml", *VOLUME_LA]]])
     for key, value in {"dataset_dir": os.path.join(SHARED, "LA"), "output_dir": str(tmp_path / "eval"),
                        "num_labeled": 4, "patch_size": [32, 32, 32]}.items():
         parser[key] = value

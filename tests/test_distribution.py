@@ -21,7 +21,7 @@ from PIL import Image
 
 from scripts.package import build, file_hash
 from test_bundle import TINY
-from helpers import HANG_TIMEOUT
+from helpers import HANG_TIMEOUT, VOLUME_LA
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "bundle")
@@ -81,7 +81,7 @@ def test_metadata_readme_and_setup_name_the_same_dependencies():
 
 @pytest.mark.parametrize("configs,extra", [
     ("configs/inference.yaml", []),
-    ("['configs/inference.yaml','configs/datasets/la.yaml','configs/profiles/cpu_3d.yaml']", LA_META),
+    ("['configs/inference.yaml','configs/datasets/volumes.yaml','configs/datasets/la.yaml','configs/profiles/cpu_3d.yaml']", LA_META),
 ])
 def test_network_input_and_output_match_the_metadata(configs, extra):
     log = monai_bundle("verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json",
@@ -111,7 +111,7 @@ def test_torchscript_and_onnx_exports_match_the_eager_network(tmp_path, weights)
 
 
 def test_3d_torchscript_export_matches_the_eager_network(tmp_path):
-    configs = ["inference.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"]
+    configs = ["inference.yaml", *VOLUME_LA, "profiles/cpu_3d.yaml"]
     torch.manual_seed(2)
     torch.save(network(configs).state_dict(), tmp_path / "model.pt")
     monai_bundle("ckpt_export", "network_def", "--filepath", str(tmp_path / "model.ts"), "--ckpt_file",

@@ -10,6 +10,7 @@ from monai.bundle import ConfigWorkflow
 from PIL import Image
 
 import publisher_layouts as layouts
+from helpers import VOLUME_LA
 
 BUNDLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle")
 SEMI_SUPERVISED = sorted(set(os.listdir(os.path.join(BUNDLE, "configs", "baselines")))
@@ -51,7 +52,7 @@ def test_every_workflow_passes_monai_property_check(tmp_path, workflow_type, con
 
 def test_the_3d_overlay_passes_monai_property_check(tmp_path):
     layouts.write_la_h5(tmp_path / "LA")
-    flow = workflow(tmp_path, "train", ["train.yaml", "datasets/la.yaml"], dataset_dir=str(tmp_path / "LA"),
+    flow = workflow(tmp_path, "train", ["train.yaml", *VOLUME_LA], dataset_dir=str(tmp_path / "LA"),
                     num_labeled=2)
     assert flow.check_properties() == []
 

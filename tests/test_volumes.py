@@ -16,6 +16,7 @@ from monai.metrics import (HausdorffDistanceMetric, SurfaceDistanceMetric, compu
                            compute_hausdorff_distance)
 
 import publisher_layouts as layouts
+from helpers import VOLUME_LA
 from scripts.handlers import SegmentationReport
 from scripts.metrics import PhysicalSurfaceDistance
 from test_bundle import CONFIGS, run_bundle
@@ -41,7 +42,7 @@ class WindowRecorder(torch.nn.Module):
 
 def la_inferer(tmp_path, **settings):
     parser = ConfigParser()
-    parser.read_config([os.path.join(CONFIGS, "train.yaml"), os.path.join(CONFIGS, "datasets", "la.yaml")])
+    parser.read_config([*[os.path.join(CONFIGS, name) for name in ["train.yaml", *VOLUME_LA]]])
     parser["output_dir"] = str(tmp_path)
     for key, value in settings.items():
         parser[key] = value
@@ -122,7 +123,7 @@ def left_atrium_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("la")
     layouts.write_la_h5(tmp_path / "LA", num_train=6, num_test=2, shape=(40, 36, 24))
     log = run_bundle(
-        tmp_path, ["train.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"],
+        tmp_path, ["train.yaml", *VOLUME_LA, "profiles/cpu_3d.yaml"],
         "--dataset_dir", str(tmp_path / "LA"), "--num_labeled", "2", *TINY_3D_NETWORK, "--pretrain_epochs", "1",
         "--max_epochs", "1", "--epoch_length", "2", "--val_interval", "1", "--inference_draws", "2", "--save_uncertainty", "true",
     )
@@ -170,7 +171,7 @@ def test_inference_config_takes_the_volume_overlay_and_matches_the_test_predicti
         volume = json.load(f)["test"][0]["image"]
     inference = tmp_path / "inference"
     inference.mkdir()
-    run_bundle(inference, ["inference.yaml", "datasets/la.yaml", "profiles/cpu_3d.yaml"], "--input_path", volume,
+    run_bundle(inference, ["inference.yaml", *VOLUME_LA, "profiles/cpu_3d.yaml"], "--input_path", volume,
                "--model_path", str(tmp_path / "models" / "model.pt"), *TINY_3D_NETWORK,
                "--inference_draws", "2", run_id="run")
     name = os.path.basename(volume).replace(".nii.gz", "_seg.nii.gz")
