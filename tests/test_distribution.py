@@ -19,7 +19,7 @@ from monai.bundle import ConfigParser
 from monai.data import load_net_with_metadata
 from PIL import Image
 
-from scripts.package import build, file_hash
+from scripts.package import USER_COMMANDS, build, file_hash
 from test_bundle import TINY
 from helpers import HANG_TIMEOUT, VOLUME_LA
 
@@ -151,6 +151,44 @@ def an_image(tmp_path):
     path = tmp_path / "image.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (70, 90), dtype=np.uint8)).save(path)
     return str(path)
+
+
+IMPORT_WHAT_IS_NAMED = """
+import importlib, json, re, sys
+from monai.bundle import ConfigParser
+sys.path.insert(0, sys.argv[1])
+for path in sys.argv[3:]:
+    for name in re.findall(r"\\bscripts(?:\\.[A-Za-z_]\\w*)+", json.dumps(ConfigParser.load_config_file(path))):
+        parts = name.split(".")
+        while parts:
+            try:
+                importlib.import_module(".".join(parts))
+                break
+            except ImportError:
+                parts.pop()
+for module in json.loads(sys.argv[2]):
+    importlib.import_module(module)
+print(json.dumps(sorted(m for m in sys.modules if m == "scripts" or m.startswith("scripts."))))
+"""
+
+
+def test_zip_ships_the_modules_that_its_configs_and_user_commands_import(tmp_path, weights):
+    build(str(tmp_path / "diffseg.zip"), model=str(weights))
+    with zipfile.ZipFile(tmp_path / "diffseg.zip") as archive:
+        archive.extractall(tmp_path)
+        names = archive.namelist()
+    shipped = {n[len("diffseg/"):-len(".py")].replace("/", ".").removesuffix(".__init__") for n in names
+               if n.startswith("diffseg/scripts/") and n.endswith(".py")}
+    configs = [os.path.join(tmp_path, n) for n in names if n.startswith("diffseg/configs/") and n.endswith((".yaml", ".json"))]
+    result = subprocess.run([sys.executable, "-c", IMPORT_WHAT_IS_NAMED, str(tmp_path / "diffseg"),
+                             json.dumps(USER_COMMANDS), *configs], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=HANG_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(json.loads(result.stdout.splitlines()[-1])) == shipped  # no module missing, none unreachable
+    assert "scripts.experiments" not in shipped and not any(n.startswith("diffseg/configs/experiments") for n in names)
+    docs = "".join(open(os.path.join(tmp_path, n)).read() for n in names if n.endswith(".md"))
+    for module in USER_COMMANDS:  # each user command is documented in the shipped docs
+        assert f"python -m {module.removesuffix('.__main__')}" in docs
 
 
 @pytest.mark.parametrize("ship", ["weights", "large_files"])
