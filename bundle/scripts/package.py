@@ -30,8 +30,8 @@ import yaml
 from monai.bundle import ConfigParser
 
 from .atomic import atomic_write
+from .cli import BUNDLE_ROOT
 
-BUNDLE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = {  # folder: extensions of the files that ship
     "configs": (".yaml", ".json", ".conf"),
     "scripts": (".py",),

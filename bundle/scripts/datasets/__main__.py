@@ -12,16 +12,10 @@ import logging
 import os
 import sys
 
+from ..cli import key_value
 from . import SOURCES, prepare
 from .download import download
 from .splits import DatasetError
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    return key, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, help="fraction of training groups carved as validation")
     p.add_argument("--test-fraction", type=float, help="fraction carved as test where the publisher has none")
     p.add_argument("--num-classes", type=int, help="classes with background (folder layout only)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                    help="a reader option, e.g. subset=human (hmeps) or group_pattern=... (folder)")
     p.add_argument("--no-check", action="store_true", help="skip reading every file")
     d = commands.add_parser("download", help="download and unpack where the publisher allows it")

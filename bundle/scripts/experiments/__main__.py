@@ -12,15 +12,9 @@ import argparse
 import os
 import sys
 
-from .grid import BUNDLE_ROOT, PresetError, load_preset, preset_names, select, shard
+from ..cli import BUNDLE_ROOT, key_value
+from .grid import PresetError, load_preset, preset_names, select, shard
 from .runner import command, run_all, run_dir, status
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
-    key, value = text.split("=", 1)
-    return key, value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -45,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--fractions", nargs="+", type=float, help="these label fractions instead")
         p.add_argument("--methods", nargs="+", help="only these methods of the preset")
         p.add_argument("--seeds", nargs="+", type=int, help="these seeds instead")
-        p.add_argument("--dataset_dir", action="extend", nargs="+", default=[], type=_key_value, metavar="NAME=PATH",
+        p.add_argument("--dataset_dir", action="extend", nargs="+", default=[], type=key_value, metavar="NAME=PATH",
                        help="where a dataset of the preset is")
         if name != "report":
             p.add_argument("--shard", type=_shard, metavar="INDEX/COUNT",

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-BUNDLE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ..cli import BUNDLE_ROOT
+
 CONFIG_DIR = os.path.join(BUNDLE_ROOT, "configs")
 PRESET_DIR = os.path.join(CONFIG_DIR, "experiments")
 
