@@ -12,6 +12,11 @@ HANG_TIMEOUT = 3600
 VOLUME_LA = ["datasets/volumes.yaml", "datasets/la.yaml"]  # the left atrium: 3D machinery, then the dataset
 
 
+def groups(items):
+    """The groups (patients, volumes) of datalist items."""
+    return {item["group"] for item in items}
+
+
 def tiny_network(spatial_dims=2, image_channels=1, num_classes=3, shared_body=True, seed=0):
     torch.manual_seed(seed)
     return DualPathwayDiffusionUNet(

@@ -12,7 +12,7 @@ from monai.bundle import ConfigParser
 from PIL import Image
 
 import publisher_layouts as layouts
-from helpers import HANG_TIMEOUT, VOLUME_LA
+from helpers import HANG_TIMEOUT, VOLUME_LA, groups
 from scripts.datasets import prepare, read_datalist
 from scripts.datasets.__main__ import main as datasets_cli
 from scripts.datasets.download import download, fetch_verified
@@ -21,10 +21,6 @@ from scripts.datasets.splits import Case, DatasetError, make_datalist
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-
-
-def groups(items):
-    return {item["group"] for item in items}
 
 
 def one_iteration(tmp_path, overlays, dataset_dir, **overrides):
@@ -285,7 +281,8 @@ def test_split_rule_is_disjoint_complete_deterministic_and_order_free(fraction):
     random.Random(1).shuffle(shuffled)
     assert make_datalist(shuffled, label_fraction=fraction, seed=7) == d
     other = make_datalist(cases, label_fraction=fraction, seed=8)
-    assert groups(other["validation"]) == parts[2] and groups(other["test"]) == parts[3]
+    assert groups(other["validation"]) == parts[2] and groups(other["test"]) == parts[3]  # the seed draws labels
+    assert fraction == 100 or groups(other["labeled"]) != parts[0]
     assert all("label" in i for p in ("labeled", "validation", "test") for i in d[p])
 
 

@@ -5,6 +5,7 @@ import math
 import os
 
 import pytest
+import torch
 import yaml
 
 from scripts.experiments import runner
@@ -204,6 +205,11 @@ def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
             assert run["status"] == "finished" and run["test"]["dice"]["mean"] >= 0
             assert [epoch for epoch, _ in run["validation"]["val_mean_dice"]] == [1, 2]
             assert (folder / "models" / "model.pt").is_file() and (folder / "log.txt").is_file()
+            teacher = folder / "models" / "cotrained_teacher.pt"  # the qualitative grid's pseudo-labels
+            assert teacher.is_file() == (name == "ours")
+            if name == "ours":
+                assert torch.load(teacher, weights_only=True).keys() == torch.load(
+                    folder / "models" / "model.pt", weights_only=True).keys()
     results = (root / "results.md").read_text()
     assert "Finished runs: 4 of 4" in results and "(n=2)" in results and "ours − supervised" in results
     assert len((root / "results.csv").read_text().splitlines()) == 1 + 2 * 2

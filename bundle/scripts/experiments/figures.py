@@ -84,70 +84,87 @@ def _slice(volume: torch.Tensor, index: int | None) -> np.ndarray:
     return array.detach().float().cpu().numpy()
 
 
+def load_models(parser, model_dir: str, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The run's student (``model.pt``) and, for co-training runs, its teacher at the end of training
+    (``cotrained_teacher.pt``), both plain state dicts."""
+    network = parser.get_parsed_content("network_def").to(device).eval()
+    network.load_state_dict(torch.load(os.path.join(model_dir, "model.pt"), map_location=device, weights_only=True))
+    teacher_path = os.path.join(model_dir, "cotrained_teacher.pt")
+    if not os.path.isfile(teacher_path):
+        return network, None
+    teacher = parser.get_parsed_content("teacher_def").to(device).eval()
+    teacher.load_state_dict(torch.load(teacher_path, map_location=device, weights_only=True))
+    return network, teacher
+
+
+def spread_samples(labels: list[torch.Tensor], num_samples: int) -> list[int]:
+    """Indices of targets with the most foreground classes, then the most foreground voxels, spread out."""
+    ranked = sorted(range(len(labels)), key=lambda i: (len(torch.unique(labels[i])), int((labels[i] > 0).sum())),
+                    reverse=True)
+    candidates = sorted(ranked[: num_samples * 4])
+    return [candidates[int(i)] for i in np.linspace(0, len(candidates) - 1, min(num_samples, len(candidates))).round()]
+
+
+def sample_tiles(image: torch.Tensor, target: torch.Tensor, network, teacher, inferer, sampler) -> dict:
+    """2D tiles of one sample (the axial slice with the most foreground for a volume): image, teacher's
+    pseudo-label, prediction, target and the normalised entropy of the sampler's noise draws."""
+    prediction = inferer(image, network)[0].argmax(0, keepdim=True)
+    uncertainty = normalised_entropy(sampler(image, network))[0]
+    depth = int((target[0] > 0).flatten(0, 1).sum(0).argmax()) if target.ndim == 4 else None
+    tiles = {"image": _slice(image[0], depth), "prediction": _slice(prediction, depth),
+             "target": _slice(target, depth), "uncertainty": _slice(uncertainty, depth)}
+    if teacher is not None:
+        tiles["pseudo-label (teacher)"] = _slice(inferer(image, teacher)[0].argmax(0, keepdim=True), depth)
+    return tiles
+
+
+def plot_grid(rows: list[dict], columns: list[str], path: str) -> str:
+    """One row per sample, one column per tile; errors are the prediction's wrong pixels in red."""
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(2.1 * len(columns) + 0.8, 2.1 * len(rows)),
+                                squeeze=False, layout="constrained")
+    for row, tiles in enumerate(rows):
+        for col, name in enumerate(columns):
+            axis = axes[row][col]
+            axis.axis("off")
+            if row == 0:
+                axis.set_title(name, fontsize=9)
+            if name == "image":
+                axis.imshow(tiles["image"], cmap="gray")
+            elif name == "uncertainty":
+                shown = axis.imshow(tiles["uncertainty"], cmap="magma", vmin=0, vmax=1)
+            elif name == "errors":
+                axis.imshow(tiles["image"], cmap="gray")
+                wrong = np.ma.masked_where(tiles["prediction"] == tiles["target"], np.ones_like(tiles["target"]))
+                axis.imshow(wrong, cmap=ListedColormap(["red"]), alpha=0.8)
+            else:
+                axis.imshow(tiles[name], cmap=LABEL_CMAP, vmin=0, vmax=len(LABEL_COLOURS) - 1, interpolation="nearest")
+    figure.colorbar(shown, ax=axes[:, -1].tolist(), shrink=0.6, label="normalised entropy")
+    return _save(figure, path)
+
+
 def qualitative_grid(config_files: list[str], model_dir: str, path: str, num_samples: int = 4,
                      num_draws: int = 8) -> str:
     """For test images of a run (config files as the run used them, its ``models`` folder): the image, the
-    teacher's pseudo-label (co-training runs), the student's prediction, the target, the errors
-    (wrong pixels in red) and the normalised entropy of ``num_draws`` noise draws. Images with the most
-    diverse foreground are chosen; 3D volumes show the axial slice with the most foreground."""
+    teacher's pseudo-label (co-training runs), the student's prediction, the target, the errors and the
+    normalised entropy of ``num_draws`` noise draws (the paper's Fig. 3)."""
     from monai.bundle import ConfigParser
     from monai.data import DataLoader
 
     parser = ConfigParser()
     parser.read_config(config_files)
     device = torch.device("cpu")
-    network = parser.get_parsed_content("network_def").to(device).eval()
-    network.load_state_dict(torch.load(os.path.join(model_dir, "model.pt"), map_location=device, weights_only=True))
-    teacher = None
-    state_path = os.path.join(model_dir, "train_state.pt")
-    if os.path.isfile(state_path):
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        if "teacher" in state:
-            teacher = parser.get_parsed_content("teacher_def").to(device).eval()
-            teacher.load_state_dict(state["teacher"])
+    network, teacher = load_models(parser, model_dir, device)
     inferer = parser.get_parsed_content("inferer")
     sampler = copy.copy(inferer)
     sampler.num_draws = num_draws
     dataset = parser.get_parsed_content("test#dataset")
     items = [dataset[i] for i in range(len(dataset))]
-    # images whose targets hold the most foreground classes, then the most foreground pixels, spread out
-    ranked = sorted(range(len(items)), key=lambda i: (len(torch.unique(items[i]["label"])),
-                                                        int((items[i]["label"] > 0).sum())), reverse=True)
-    candidates = sorted(ranked[: num_samples * 4])
-    chosen = [candidates[int(i)] for i in np.linspace(0, len(candidates) - 1, min(num_samples, len(candidates))).round()]
+    rows = []
+    with torch.no_grad():
+        for index in spread_samples([item["label"] for item in items], num_samples):
+            batch = next(iter(DataLoader([items[index]], batch_size=1)))
+            rows.append(sample_tiles(batch["image"].to(device), batch["label"][0], network, teacher, inferer, sampler))
     columns = ["image", "pseudo-label (teacher)", "prediction", "target", "errors", "uncertainty"]
     if teacher is None:
         columns.remove("pseudo-label (teacher)")
-    figure, axes = plt.subplots(len(chosen), len(columns), figsize=(2.1 * len(columns) + 0.8, 2.1 * len(chosen)),
-                                squeeze=False, layout="constrained")
-    with torch.no_grad():
-        for row, index in enumerate(chosen):
-            batch = next(iter(DataLoader([items[index]], batch_size=1)))
-            image, target = batch["image"].to(device), batch["label"][0]
-            prediction = inferer(image, network)[0].argmax(0, keepdim=True)
-            uncertainty = normalised_entropy(sampler(image, network))[0]
-            depth = None
-            if target.ndim == 4:  # C, H, W, D: the axial slice with the most foreground
-                depth = int((target[0] > 0).flatten(0, 1).sum(0).argmax())
-            tiles = {"image": _slice(image[0], depth), "prediction": _slice(prediction, depth),
-                     "target": _slice(target, depth), "uncertainty": _slice(uncertainty, depth)}
-            if teacher is not None:
-                tiles["pseudo-label (teacher)"] = _slice(inferer(image, teacher)[0].argmax(0, keepdim=True), depth)
-            for col, name in enumerate(columns):
-                axis = axes[row][col]
-                axis.axis("off")
-                if row == 0:
-                    axis.set_title(name, fontsize=9)
-                if name == "image":
-                    axis.imshow(tiles["image"], cmap="gray")
-                elif name == "uncertainty":
-                    shown = axis.imshow(tiles["uncertainty"], cmap="magma", vmin=0, vmax=1)
-                elif name == "errors":
-                    axis.imshow(tiles["image"], cmap="gray")
-                    wrong = np.ma.masked_where(tiles["prediction"] == tiles["target"], np.ones_like(tiles["target"]))
-                    axis.imshow(wrong, cmap=ListedColormap(["red"]), alpha=0.8)
-                else:
-                    axis.imshow(tiles[name], cmap=LABEL_CMAP, vmin=0, vmax=len(LABEL_COLOURS) - 1,
-                                interpolation="nearest")
-    figure.colorbar(shown, ax=axes[:, -1].tolist(), shrink=0.6, label="normalised entropy")
-    return _save(figure, path)
+    return plot_grid(rows, columns, path)
