@@ -20,6 +20,7 @@ from ..losses import normalised_entropy  # noqa: E402
 from .aggregate import METRICS, Summary  # noqa: E402
 
 LABEL_CMAP = ListedColormap(LABEL_COLOURS / 255.0)
+TEACHER_FILE = "cotrained_teacher.pt"  # written by co-training runs beside model.pt
 
 
 def _save(figure, path: str) -> str:
@@ -89,7 +90,7 @@ def load_models(parser, model_dir: str, device: torch.device) -> tuple[torch.nn.
     (``cotrained_teacher.pt``), both plain state dicts."""
     network = parser.get_parsed_content("network_def").to(device).eval()
     network.load_state_dict(torch.load(os.path.join(model_dir, "model.pt"), map_location=device, weights_only=True))
-    teacher_path = os.path.join(model_dir, "cotrained_teacher.pt")
+    teacher_path = os.path.join(model_dir, TEACHER_FILE)
     if not os.path.isfile(teacher_path):
         return network, None
     teacher = parser.get_parsed_content("teacher_def").to(device).eval()

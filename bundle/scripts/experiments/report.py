@@ -100,8 +100,10 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                 written.append(figures.qualitative_grid([*example.configs, os.path.join(folder, "settings.yaml")],
                                                         os.path.join(folder, "models"),
                                                         os.path.join(root, "figures", name)))
-                lines += ["", f"Test images of {example.key}: the teacher's pseudo-label (co-training), the "
-                          "prediction, the target, wrong pixels in red, and the normalised entropy of 8 noise "
+                teacher = os.path.isfile(os.path.join(folder, "models", figures.TEACHER_FILE))
+                lines += ["", f"Test images of {example.key}: "
+                          + ("the teacher's pseudo-label after co-training, " if teacher else "")
+                          + "the prediction, the target, wrong pixels in red, and the normalised entropy of 8 noise "
                           "draws (0 certain, 1 uniform).", "", f"![{dataset} qualitative](figures/{name})"]
     shown = [m for m in METRICS if any(_score(r, m, None) is not None for r in records)]
     lines += ["", "## Runs", "", "| run | " + " | ".join(f"test {METRICS[m]}" for m in shown)
