@@ -8,13 +8,13 @@ from monai.engines.utils import IterationEvents
 
 from helpers import tiny_network, write_folder_dataset
 from scripts.inferers import MaskPathwayInferer
-from test_baselines import parse, small
+from test_baselines import METHODS, baseline, parse, small
 
 TRAINERS = {  # what runs: the trainer's config id and the overlays that select it
     "stage 1": ("pretrain#trainer", []),
     "co-training": ("train#trainer", []),
     "supervised": ("train#trainer", ["baselines/supervised.yaml"]),
-    **{name: ("train#trainer", [f"baselines/{name}.yaml"]) for name in ["em", "cps", "uamt", "cct", "urpc"]},
+    **{name: ("train#trainer", baseline(name)) for name in METHODS},
 }
 
 

@@ -16,9 +16,9 @@ alone, serves and trains the model as it was trained. The weights are checked ag
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
-import ast
 import os
 import re
 import sys
@@ -112,8 +112,10 @@ def imported_modules(module: str, bundle_root: str) -> set[str]:
     """The bundle modules that ``module`` imports, absolute or relative, with their parent packages."""
     path = module_file(module, bundle_root)
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
     names = set()
-    for node in ast.walk(ast.parse(open(path).read(), path)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
