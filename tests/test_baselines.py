@@ -155,6 +155,13 @@ def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):
     assert 0.0 <= trainer.certain_fraction <= 1.0
 
 
+def test_the_shared_overlay_alone_says_which_overlay_is_missing(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(["baselines/semi_supervised.yaml"], **small(tmp_path, tmp_path / "data"))
+    with pytest.raises(Exception, match=r"give a baseline's own overlay \(baselines/<method>.yaml\)"):
+        parser.get_parsed_content("train#trainer")
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_one_iteration_of_each_baseline_in_2d(tmp_path, method):
     write_folder_dataset(tmp_path / "data", num_images=12)
