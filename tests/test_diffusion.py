@@ -57,7 +57,8 @@ def test_clip_in_the_loss_stops_the_gradient_that_a_display_clip_keeps(scheduler
             super().__init__()
             self.scale = torch.nn.Parameter(torch.tensor(50.0))
 
-        def image_pathway(self, noisy_image, mask, timesteps):
+        def forward(self, noisy_image, mask, timesteps, pathway):
+            assert pathway == "image"
             return self.scale * torch.ones_like(noisy_image)
 
     image, t = torch.zeros(2, 1, 4, 4), torch.tensor([500, 600])

@@ -58,6 +58,15 @@ def read_label(content):
     return np.squeeze(np.asarray(nibabel.Nifti1Image.from_bytes(content).dataobj))
 
 
+TWO_GPUS = """import os
+with open(f"/proc/{os.getpid()}/cmdline", "rb") as f:
+    if b"monailabel.interfaces.utils.app" in f.read().split(b"\\0"):
+        import torch
+        torch.cuda.device_count = lambda: 2
+        torch.cuda.get_device_name = lambda device=None: "counted GPU"
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not os.path.isfile(MONAILABEL):
@@ -84,10 +93,16 @@ def server(tmp_path_factory):
     torch.save(parser.get_parsed_content("network_def").state_dict(), tmp / "model.pt")
     build(str(tmp / "diffseg.zip"), model=str(tmp / "model.pt"), overlays=overlays)
     app_dir, name = prepare_app(MONAILABEL, str(tmp / "apps"), str(tmp / "diffseg.zip"))
+    # MONAI Label trains through torchrun and multi_gpu_train.yaml where torch counts 2 or more GPUs: in its
+    # task processes, this machine counts 2; the processes that torchrun starts still run on the CPU (gloo)
+    (tmp / "two_gpus").mkdir()
+    (tmp / "two_gpus" / "sitecustomize.py").write_text(TWO_GPUS)
+    environment = server_environment(MONAILABEL)
+    environment["PYTHONPATH"] = os.pathsep.join([str(tmp / "two_gpus"), environment.get("PYTHONPATH", "")])
     port = free_port()
     log = open(tmp / "server.log", "w")
     process = subprocess.Popen(server_command(MONAILABEL, app_dir, str(studies), name, "127.0.0.1", port),
-                               stdout=log, stderr=subprocess.STDOUT, env=server_environment(MONAILABEL))
+                               stdout=log, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while True:
@@ -140,3 +155,24 @@ def test_train_endpoint_trains_on_labeled_and_unlabeled_images(server):
     assert os.path.getmtime(model) > before
     content = call(f"{server['url']}/infer/{server['name']}?image={server['unlabeled']}&output=image", method="POST")
     assert read_label(content).size > 0
+
+
+def test_train_endpoint_trains_in_two_processes_through_the_multi_gpu_path(server):
+    """MONAI Label's default (multi_gpu) on a machine that counts two GPUs: torchrun with two processes and
+    configs/multi_gpu_train.yaml, which train with gloo on the CPU here."""
+    model = os.path.join(server["bundle"], "models", "model.pt")
+    before, log_before = os.path.getmtime(model), len(server["log"].read_text())
+    call(f"{server['url']}/train/{server['name']}", method="POST",
+         body={"max_epochs": 1, "device": "cpu", "val_split": 0.4})
+    deadline = time.time() + 600
+    while True:
+        status = json.loads(call(f"{server['url']}/train/?check_if_running=false", timeout=30))
+        if status.get("status") in ("DONE", "ERROR") or time.time() > deadline:
+            break
+        time.sleep(5)
+    log = server["log"].read_text()[log_before:]
+    assert status.get("status") == "DONE", log[-4000:]
+    assert "'--nproc_per_node=2'" in log and "multi_gpu_train.yaml" in log, log[-4000:]
+    assert "Return code: 0" in log, log[-4000:]  # MONAI Label reports torchrun's exit status but does not check it
+    assert log.count("CoTrainer - INFO - Engine run resuming") == 2, log[-4000:]  # one co-training per process
+    assert os.path.getmtime(model) > before

@@ -11,6 +11,7 @@ from monai.networks.schedulers import DDPMScheduler
 from .copy_paste import BidirectionalCopyPaste
 from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
 from .losses import cross_pseudo_supervision
+from .networks import unwrap
 from .optimisation import autocast, backward, optimise
 from .semi_supervised import SemiSupervisedTrainer
 
@@ -113,7 +114,7 @@ class CoTrainer(SemiSupervisedTrainer):
         given, or a new one."""
         if draw is None:
             timesteps = sample_timesteps(self.noise_scheduler, images.shape[0], images.device)
-            shape = (images.shape[0], network.num_classes, *images.shape[2:])
+            shape = (images.shape[0], unwrap(network).num_classes, *images.shape[2:])
             draw = (pure_noise(self.noise_scheduler, shape, timesteps, images), timesteps)
         return network(images, *draw), draw
 

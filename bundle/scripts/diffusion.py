@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from monai.networks.schedulers import DDPMScheduler
 
+from .networks import unwrap
 
 
 def _broadcast(values: torch.Tensor, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,7 @@ def mask_from_noise(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Eq. 5/8: mask logits from the mask pathway, fed the image and a pure-noise mask at ``timesteps``."""
-    num_classes = network.num_classes
+    num_classes = unwrap(network).num_classes
     noise = pure_noise(scheduler, (image.shape[0], num_classes, *image.shape[2:]), timesteps, image, generator)
     return network(image, noise, timesteps)
 
@@ -122,7 +123,7 @@ class ImageReconstruction:
         scheduler = self.noise_scheduler
         source = torch.zeros_like(image) if from_pure_noise else image
         noisy_image = q_sample(scheduler, source, torch.randn_like(image), timesteps)
-        predicted_noise = network.image_pathway(noisy_image, mask, timesteps)
+        predicted_noise = network(noisy_image, mask, timesteps, pathway="image")
         reconstruction = predict_x0(scheduler, noisy_image, predicted_noise, timesteps)
         if self.clip is not None:
             reconstruction = reconstruction.clamp(*self.clip)

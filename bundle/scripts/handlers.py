@@ -20,22 +20,26 @@ from monai.handlers import CheckpointLoader, CheckpointSaver, ValidationHandler
 from PIL import Image
 
 from .atomic import atomic_json_dump, atomic_torch_save
+from .distributed import is_distributed, is_main_process
 
 logger = logging.getLogger(__name__)
 
 
 class RunIdentity:
     """Who wrote a checkpoint: a hash of the run's command and config files, the time the run first started,
-    and a random id. Saved beside ``model.pt`` (``run_file``) and in the training state; a resumed run takes
-    back the identity of its training state, so every file of one run, however often it was interrupted,
-    names the same run."""
+    and a random id (rank 0's in a run of several processes). Saved beside ``model.pt`` (``run_file``) and in
+    the training state; a resumed run takes back the identity of its training state, so every file of one
+    run, however often it was interrupted, names the same run."""
 
     def __init__(self) -> None:
-        self.identity = {
+        identity = [{
             "id": uuid.uuid4().hex[:12],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "config_hash": _command_hash(sys.argv),
-        }
+        }]
+        if is_distributed():  # one run, however many processes: rank 0's identity
+            torch.distributed.broadcast_object_list(identity, src=0)
+        self.identity = identity[0]
 
     def state_dict(self) -> dict:
         return dict(self.identity)
@@ -66,7 +70,8 @@ def run_file(checkpoint_path: str) -> str:
 
 
 class _AtomicDiskSaver(BaseSaveHandler):
-    """Writes each checkpoint to a temporary file and renames it, so a crash never leaves a partial file.
+    """Writes each checkpoint to a temporary file and renames it, so a crash never leaves a partial file; in a
+    run of several processes, only rank 0 writes.
     With a fixed file name, removing the previous file is skipped: the rename replaces it. With ``run``,
     the run's identity goes to a JSON file beside the checkpoint (``run_file``), so that the checkpoint
     itself stays a plain state dict."""
@@ -77,6 +82,8 @@ class _AtomicDiskSaver(BaseSaveHandler):
         self.run = run
 
     def __call__(self, checkpoint, filename: str, metadata=None) -> None:
+        if not is_main_process():  # in a run of several processes, rank 0 writes
+            return
         path = os.path.join(self.dirname, self.filename or filename)
         if self.run is not None:
             atomic_json_dump(self.run.state_dict(), run_file(path))
@@ -204,10 +211,16 @@ class ModelProvenance:
 class PeriodicValidation(ValidationHandler):
     """MONAI's epoch-level ``ValidationHandler`` that validates every ``interval`` epochs and after the last
     epoch too, so that the last epochs always take part in choosing the model, and a run shorter than
-    ``interval`` still validates (and writes its model)."""
+    ``interval`` still validates (and writes its model). In a run of several processes, each validates its
+    share of the images, and all wait until the model is saved."""
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.EPOCH_COMPLETED(event_filter=self.due), self)
+
+    def __call__(self, engine: Engine) -> None:
+        super().__call__(engine)
+        if is_distributed():
+            torch.distributed.barrier()
 
     def due(self, engine: Engine, epoch: int) -> bool:
         return epoch % self.interval == 0 or epoch == engine.state.max_epochs

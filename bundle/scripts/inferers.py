@@ -9,6 +9,7 @@ from monai.inferers import Inferer, SlidingWindowInferer
 from monai.networks.schedulers import DDPMScheduler
 
 from .diffusion import mask_from_noise, pure_noise, sample_timesteps
+from .networks import unwrap
 
 
 class MaskPathwayInferer(Inferer):
@@ -58,7 +59,7 @@ class MaskPathwayInferer(Inferer):
         generator = torch.Generator(device=inputs.device).manual_seed(self.seed)
 
         def predict(image: torch.Tensor) -> torch.Tensor:
-            shape = (image.shape[0], network.num_classes, *image.shape[2:])
+            shape = (image.shape[0], unwrap(network).num_classes, *image.shape[2:])
             probabilities = 0
             for _ in range(self.num_draws):
                 if self.timestep == "random":

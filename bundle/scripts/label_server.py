@@ -21,10 +21,14 @@ FILE_EXTENSIONS = '["*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff", "*.n
 
 
 def server_environment(monailabel: str) -> dict[str, str]:
-    """The monailabel script runs ``python`` from PATH unless MONAILABEL_PYEXE names its environment's; the
-    datastore reads 2D pictures and NIfTI volumes."""
-    python = os.path.join(os.path.dirname(os.path.abspath(monailabel)), "python")
-    return {**os.environ, "MONAILABEL_PYEXE": python, "MONAI_LABEL_DATASTORE_FILE_EXT": FILE_EXTENSIONS}
+    """The monailabel script runs ``python`` from PATH unless MONAILABEL_PYEXE names its environment's, and
+    multi-GPU training runs ``torchrun`` from PATH: the environment's ``bin`` goes first. The datastore reads
+    2D pictures and NIfTI volumes."""
+    bin_dir = os.path.dirname(os.path.abspath(monailabel))
+    return {
+        **os.environ, "MONAILABEL_PYEXE": os.path.join(bin_dir, "python"),
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "MONAI_LABEL_DATASTORE_FILE_EXT": FILE_EXTENSIONS,
+    }
 
 
 def prepare_app(monailabel: str, apps: str, bundle_zip: str) -> tuple[str, str]:

@@ -9,7 +9,15 @@ import torch
 from monai.networks.nets import DiffusionModelUNet
 from torch import nn
 
+from .unet_stages import decode, encode
+
 MASK_PATHWAY, IMAGE_PATHWAY = 0, 1
+PATHWAYS = {"mask": "mask_pathway", "image": "image_pathway", "mask_features": "mask_features"}  # forward(pathway=)
+
+
+def unwrap(network: nn.Module) -> nn.Module:
+    """The network inside a ``DistributedDataParallel`` or ``DataParallel`` wrapper, or ``network`` itself."""
+    return network.module if isinstance(network, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else network
 
 
 def reinitialise_convolutions(module: nn.Module) -> None:
@@ -31,8 +39,10 @@ class PathwayInput(NamedTuple):
 class DualPathwayDiffusionUNet(nn.Module):
     """A conditional diffusion UNet with a mask pathway and an image pathway.
 
-    * mask pathway ``f_m(i, m_t, t)`` (``forward``): clean image + noisy mask -> clean mask logits (``num_classes``);
-    * image pathway ``f_i(i_t, m, t)`` (``image_pathway``): noisy image + clean mask -> predicted noise.
+    * mask pathway ``f_m(i, m_t, t)`` (``forward``, ``mask_pathway``): clean image + noisy mask -> clean mask
+      logits (``num_classes``);
+    * image pathway ``f_i(i_t, m, t)`` (``forward(..., pathway="image")``, ``image_pathway``): noisy image +
+      clean mask -> predicted noise.
 
     With ``shared_body=True`` (default) one UNet serves both pathways: its input is always
     ``[image slot, mask slot]``, its output ``[mask logits, noise]``, and a learned pathway embedding
@@ -81,7 +91,16 @@ class DualPathwayDiffusionUNet(nn.Module):
         for unet in unets:
             reinitialise_convolutions(unet.out)
 
-    def forward(
+    def forward(self, *inputs: torch.Tensor, pathway: str = "mask"):
+        """``mask_pathway(*inputs)`` (the model's one-input form ``forward(image)`` included), or the pathway
+        named: ``"image"`` (``image_pathway``) or ``"mask_features"`` (``mask_features``). Trainers
+        call every pathway through ``forward``, so that ``DistributedDataParallel`` averages the gradients of
+        all of them."""
+        if pathway not in PATHWAYS:
+            raise ValueError(f"pathway must be one of {list(PATHWAYS)}, got {pathway!r}.")
+        return getattr(self, PATHWAYS[pathway])(*inputs)
+
+    def mask_pathway(
         self, image: torch.Tensor, noisy_mask: torch.Tensor | None = None, timesteps: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Mask pathway: predict the clean mask logits from the image and a noisy mask at ``timesteps``.
@@ -96,6 +115,17 @@ class DualPathwayDiffusionUNet(nn.Module):
             timesteps = torch.zeros(image.shape[0], dtype=torch.long, device=image.device)
         body = self.mask_pathway_body(image, noisy_mask)
         return body.unet(body.x, timesteps, class_labels=body.pathway_labels)[:, : self.num_classes].float()
+
+    def mask_features(
+        self, image: torch.Tensor, noisy_mask: torch.Tensor, timesteps: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor], torch.Tensor], list[torch.Tensor]]:
+        """The mask pathway through its stages, for heads on its features: the logits (exactly
+        ``mask_pathway``'s), the encoder's (bottleneck, skips, embedding) and the features entering each
+        decoder up block."""
+        body = self.mask_pathway_body(image, noisy_mask)
+        h, skips, emb = encode(body.unet, body.x, timesteps, body.pathway_labels)
+        features, levels = decode(body.unet.up_blocks, h, skips, emb)
+        return body.unet.out(features)[:, : self.num_classes].float(), (h, skips, emb), levels
 
     @property
     def mask_unet(self) -> DiffusionModelUNet:

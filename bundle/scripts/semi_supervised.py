@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from monai.engines import SupervisedTrainer
 from monai.utils import CommonKeys
+from torch.utils.data.distributed import DistributedSampler
 
 from .optimisation import plain_batch
 
@@ -14,8 +15,9 @@ from .optimisation import plain_batch
 class SemiSupervisedTrainer(SupervisedTrainer):
     """A ``SupervisedTrainer`` whose iteration takes one unlabeled batch from ``train_data_loader`` (an
     epoch is one pass over the unlabeled set) and one labeled batch from ``labeled_data_loader`` (cycled;
-    its batch size sets the labeled:unlabeled ratio). ``consistency_weight(epoch)`` weighs the
-    unsupervised terms. ``network``/``optimizer`` are the model that is validated and saved."""
+    its batch size sets the labeled:unlabeled ratio; a ``DistributedSampler`` of it gets a new epoch, and
+    so a new order, for every pass). ``consistency_weight(epoch)`` weighs the unsupervised terms.
+    ``network``/``optimizer`` are the model that is validated and saved."""
 
     def __init__(
         self,
@@ -36,12 +38,17 @@ class SemiSupervisedTrainer(SupervisedTrainer):
         self.labeled_data_loader = labeled_data_loader
         self.consistency_weight = consistency_weight
         self._labeled_iterator = None
+        self._labeled_passes = 0
 
     def _next_labeled_batch(self) -> dict:
         if self._labeled_iterator is not None:
             batch = next(self._labeled_iterator, None)
             if batch is not None:
                 return batch
+        sampler = getattr(self.labeled_data_loader, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(self._labeled_passes)
+        self._labeled_passes += 1
         self._labeled_iterator = iter(self.labeled_data_loader)
         batch = next(self._labeled_iterator, None)
         if batch is None:

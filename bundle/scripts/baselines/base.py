@@ -6,9 +6,9 @@ import torch
 from monai.networks.schedulers import DDPMScheduler
 
 from ..diffusion import mask_from_noise, pure_noise, sample_timesteps
+from ..networks import unwrap
 from ..optimisation import autocast, optimise
 from ..semi_supervised import SemiSupervisedTrainer
-from ..unet_stages import decode, encode
 
 
 class BaselineTrainer(SemiSupervisedTrainer):
@@ -28,15 +28,12 @@ class BaselineTrainer(SemiSupervisedTrainer):
     def segment_with_features(
         self, images: torch.Tensor
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor], torch.Tensor], list[torch.Tensor]]:
-        """``segment`` for ``network`` through its stages: the logits (exactly the mask pathway's), the
-        encoder's (bottleneck, skips, embedding) and the features entering each decoder up block."""
-        network, scheduler = self.network, self.noise_scheduler
+        """``segment`` for ``network`` through its stages (``DualPathwayDiffusionUNet.mask_features``): the
+        logits, the encoder's (bottleneck, skips, embedding) and the features entering each decoder up block."""
+        scheduler = self.noise_scheduler
         timesteps = sample_timesteps(scheduler, images.shape[0], images.device)
-        noise = pure_noise(scheduler, (images.shape[0], network.num_classes, *images.shape[2:]), timesteps, images)
-        body = network.mask_pathway_body(images, noise)
-        h, skips, emb = encode(body.unet, body.x, timesteps, body.pathway_labels)
-        features, levels = decode(body.unet.up_blocks, h, skips, emb)
-        return body.unet.out(features)[:, : network.num_classes].float(), (h, skips, emb), levels
+        shape = (images.shape[0], unwrap(self.network).num_classes, *images.shape[2:])
+        return self.network(images, pure_noise(scheduler, shape, timesteps, images), timesteps, pathway="mask_features")
 
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int

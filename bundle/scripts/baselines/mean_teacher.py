@@ -8,6 +8,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from ..losses import normalised_entropy, uncertainty_masked_mse
+from ..networks import unwrap
 from .base import BaselineTrainer
 
 
@@ -57,4 +58,4 @@ class UncertaintyAwareMeanTeacherTrainer(BaselineTrainer):
         return logits, supervised, {"consistency": consistency}
 
     def after_step(self) -> None:
-        self.teacher.update_parameters(self.network)
+        self.teacher.update_parameters(unwrap(self.network))

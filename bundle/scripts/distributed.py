@@ -1,0 +1,97 @@
+"""Training in several processes launched by torchrun (one per GPU, or several on the CPU): the process group
+and the wrapper of every trained network (``configs/multi_gpu_train.yaml``)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+from ignite import distributed as idist
+from monai.data import DistributedSampler
+from torch import nn
+
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class ProcessGroup:
+    """Joins the process group that torchrun describes in the environment: NCCL when CUDA is available, each
+    process on the GPU of its ``LOCAL_RANK``; gloo on the CPU. ``rank``, ``world_size`` and ``device`` say
+    where this process stands; ``data_parallel(module)`` wraps a trained network in
+    ``DistributedDataParallel``."""
+
+    def __init__(self, timeout_minutes: float = 60.0) -> None:
+        missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+        if missing:
+            raise RuntimeError(
+                f"multi_gpu_train.yaml runs under torchrun, but {', '.join(missing)} is not set: launch it with "
+                "torchrun --nproc_per_node N -m monai.bundle run training --config_file \"[..., "
+                "'bundle/configs/multi_gpu_train.yaml']\"."
+            )
+        local_rank = int(os.environ["LOCAL_RANK"])
+        if torch.cuda.is_available():
+            if local_rank >= torch.cuda.device_count():
+                raise RuntimeError(
+                    f"process {local_rank} of this node has no GPU: {torch.cuda.device_count()} visible; start "
+                    "at most that many processes per node (--nproc_per_node)."
+                )
+            self.device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(self.device)
+            backend = "nccl"
+        else:
+            self.device = torch.device("cpu")
+            backend = "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        # ignite (checkpoints, metrics) sets up its view of the group with a collective on first use: here, in
+        # every process at once, not later in only the processes whose handlers happen to need it
+        idist.sync()
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+
+    def data_parallel(self, module: nn.Module) -> nn.parallel.DistributedDataParallel:
+        """``module`` (on this process's device) in ``DistributedDataParallel``: rank 0's parameters are copied
+        to every process, and gradients are averaged over the processes in every backward pass.
+
+        Every parameter must take part in every backward pass, which holds for the shared body: its two
+        pathways run through the same UNet. Separate pathway UNets leave one pathway's parameters out of some
+        passes, which ``DistributedDataParallel`` cannot average, so they are refused."""
+        if getattr(module, "shared_body", True) is False:
+            raise ValueError(
+                "multi-GPU training needs network_def#shared_body true: with one UNet per pathway, one "
+                "pathway's parameters take no part in some backward passes, and their gradients cannot be averaged."
+            )
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+    @staticmethod
+    def destroy() -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def evaluation_sampler(dataset: Sequence, split: str) -> DistributedSampler:
+    """Each process's share of an evaluation split, in order and without repeats: MONAI's metrics gather
+    the shares, so every image counts once. A split with fewer images than processes is refused (a
+    process without images cannot take part)."""
+    world_size = dist.get_world_size()
+    if len(dataset) < world_size:
+        raise ValueError(
+            f"the {split} split has {len(dataset)} images, fewer than the {world_size} processes of this run: "
+            "run fewer processes, or give the split more images."
+        )
+    return DistributedSampler(dataset, shuffle=False, even_divisible=False)
+
+
+def is_distributed() -> bool:
+    """Whether this process is one of several in a process group."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a process group, or a process that runs alone."""
+    return not is_distributed() or dist.get_rank() == 0
