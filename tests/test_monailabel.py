@@ -136,17 +136,22 @@ def test_infer_endpoint_returns_a_label_of_the_image_size(server):
     assert set(np.unique(label)) <= {0, 1, 2, 3}
 
 
-def test_train_endpoint_trains_on_labeled_and_unlabeled_images(server):
-    model = os.path.join(server["bundle"], "models", "model.pt")
-    before = os.path.getmtime(model)
-    call(f"{server['url']}/train/{server['name']}",
-         method="POST", body={"max_epochs": 1, "device": "cpu", "multi_gpu": False, "val_split": 0.2})
+def train(server, request):
+    """Ask the train endpoint to train and wait (at most 10 minutes) until it is done; its last status."""
+    call(f"{server['url']}/train/{server['name']}", method="POST", body=request)
     deadline = time.time() + 600
     while True:
         status = json.loads(call(f"{server['url']}/train/?check_if_running=false", timeout=30))
         if status.get("status") in ("DONE", "ERROR") or time.time() > deadline:
             break
         time.sleep(5)
+    return status
+
+
+def test_train_endpoint_trains_on_labeled_and_unlabeled_images(server):
+    model = os.path.join(server["bundle"], "models", "model.pt")
+    before = os.path.getmtime(model)
+    status = train(server, {"max_epochs": 1, "device": "cpu", "multi_gpu": False, "val_split": 0.2})
     log = server["log"].read_text()
     assert status.get("status") == "DONE", log[-4000:]
     # 6 labeled images: MONAI Label's training split, and its validation split, which is not trained on as unlabeled
@@ -162,14 +167,7 @@ def test_train_endpoint_trains_in_two_processes_through_the_multi_gpu_path(serve
     configs/multi_gpu_train.yaml, which train with gloo on the CPU here."""
     model = os.path.join(server["bundle"], "models", "model.pt")
     before, log_before = os.path.getmtime(model), len(server["log"].read_text())
-    call(f"{server['url']}/train/{server['name']}", method="POST",
-         body={"max_epochs": 1, "device": "cpu", "val_split": 0.4})
-    deadline = time.time() + 600
-    while True:
-        status = json.loads(call(f"{server['url']}/train/?check_if_running=false", timeout=30))
-        if status.get("status") in ("DONE", "ERROR") or time.time() > deadline:
-            break
-        time.sleep(5)
+    status = train(server, {"max_epochs": 1, "device": "cpu", "val_split": 0.4})
     log = server["log"].read_text()[log_before:]
     assert status.get("status") == "DONE", log[-4000:]
     assert "'--nproc_per_node=2'" in log and "multi_gpu_train.yaml" in log, log[-4000:]

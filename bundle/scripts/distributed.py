@@ -70,7 +70,9 @@ class ProcessGroup:
 
     @staticmethod
     def destroy() -> None:
+        """Leave the group together: a process that tears gloo down while another still talks to it aborts."""
         if dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 
