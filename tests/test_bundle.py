@@ -72,6 +72,13 @@ def test_training_writes_model_report_figures_and_logs(trained):
     assert "val_mean_dice" in log and "val_mean_iou" in log
 
 
+def test_the_progress_bar_draws_each_step_once(trained):
+    _, log = trained
+    draws = log.replace("\r", "\n").splitlines()
+    # the first of 2 steps, in stage 1's epoch and in co-training's 2 epochs: once each
+    assert sum("[1/2]  50%" in line for line in draws) == 3
+
+
 def test_tensorboard_has_every_loss_term_lambda_lr_and_dice(trained):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

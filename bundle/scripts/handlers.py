@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from ignite.handlers import ProgressBar as IgniteProgressBar
 from ignite.handlers.checkpoint import BaseSaveHandler
+from tqdm.auto import tqdm
 from monai.handlers import CheckpointLoader, CheckpointSaver, ValidationHandler
 from PIL import Image
 
@@ -224,6 +226,25 @@ class PeriodicValidation(ValidationHandler):
 
     def due(self, engine: Engine, epoch: int) -> bool:
         return epoch % self.interval == 0 or epoch == engine.state.max_epochs
+
+
+class _OneDrawPerStep(tqdm):
+    """tqdm whose description and postfix are drawn with the next step, not on their own."""
+
+    def set_description(self, desc=None, refresh=True):
+        super().set_description(desc, refresh=False)
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+
+class ProgressBar(IgniteProgressBar):
+    """ignite's ``ProgressBar`` drawn once per step: ignite sets the description and the postfix before it
+    advances the bar, and plain tqdm draws the bar for each of them (a log showed every step twice)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pbar_cls = _OneDrawPerStep
 
 
 class SegmentationReport:
