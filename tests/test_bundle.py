@@ -72,6 +72,20 @@ def test_training_writes_model_report_figures_and_logs(trained):
     assert "val_mean_dice" in log and "val_mean_iou" in log
 
 
+def test_the_test_is_saved_per_case_and_printed_as_a_table(trained):
+    tmp_path, log = trained
+    report = read_report(tmp_path / "models" / "test_metrics.json")
+    table = log[log.index("test metrics, 4 cases:"):].splitlines()
+    assert table[1].split() == ["dice", "jaccard"] and [row.split()[0] for row in table[2:5]] == ["class_1", "class_2", "mean"]
+    assert float(table[4].split()[1]) == pytest.approx(report["dice"]["mean"], abs=1e-4)
+    cases = tmp_path / "eval" / "test_cases"
+    for metric in ("test_dice", "test_jaccard"):
+        rows = (cases / f"{metric}_raw.csv").read_text().splitlines()
+        assert rows[0] == "filename,class0,class1,mean" and len(rows) == 5  # a row per test image
+        summary = (cases / f"{metric}_summary.csv").read_text().splitlines()
+        assert summary[0].startswith("class,mean,median") and summary[-1].startswith("mean,")
+
+
 def test_the_progress_bar_draws_each_step_once(trained):
     _, log = trained
     draws = log.replace("\r", "\n").splitlines()

@@ -288,6 +288,19 @@ class SegmentationReport:
             report["model"] = {"path": os.path.abspath(self.model_path), "run": _read_run(self.model_path)}
         atomic_json_dump(report, self.output_path)
         logger.info(f"test report written to {self.output_path}: {report}")
+        print(report_table(report, list(self.metric_names)))
+
+
+def report_table(report: dict, metrics: list[str]) -> str:
+    """The report as a table: one row per class and the mean, one column per metric ("-": undefined)."""
+    classes = list(report[metrics[0]]["per_class"])
+    rows = [(name, [report[m]["per_class"].get(name) for m in metrics]) for name in classes]
+    rows.append(("mean", [report[m]["mean"] for m in metrics]))
+    width = max(len(name) for name, _ in rows)
+    lines = [f"test metrics, {report['num_images']} cases:", " " * width + "".join(f"{m:>12}" for m in metrics)]
+    for name, values in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"{'-' if v is None else f'{v:.4f}':>12}" for v in values))
+    return "\n".join(lines)
 
 
 def _nanmean(values: torch.Tensor) -> float | None:
