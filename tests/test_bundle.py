@@ -86,6 +86,18 @@ def test_the_test_is_saved_per_case_and_printed_as_a_table(trained):
         assert summary[0].startswith("class,mean,median") and summary[-1].startswith("mean,")
 
 
+def test_the_progress_figure_draws_the_loss_terms_lambda_and_validation_by_epoch(trained):
+    tmp_path, _ = trained
+    figures = tmp_path / "eval" / "figures"
+    curves = json.loads((figures / "progress.json").read_text())
+    assert {"loss/total", "loss/supervised", "loss/cps", "loss/align", "lambda", "val_mean_dice"} <= set(curves)
+    assert all(set(curves[name]) == {"1", "2"} for name in ("loss/total", "lambda", "val_mean_dice"))
+    assert curves["lambda"]["1"] < curves["lambda"]["2"]
+    assert "loss/cycle" in json.loads((figures / "pretrain_progress.json").read_text())
+    for name in ("progress.png", "pretrain_progress.png"):
+        assert Image.open(figures / name).size[1] > 200
+
+
 def test_the_progress_bar_draws_each_step_once(trained):
     _, log = trained
     draws = log.replace("\r", "\n").splitlines()
@@ -120,6 +132,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--resume", "true")
     assert "CoTrainer - INFO - Epoch[1] Complete" not in log
     assert "CoTrainer - INFO - Epoch[2] Complete" in log
+    curves = json.loads((tmp_path / "eval" / "figures" / "progress.json").read_text())
+    assert set(curves["loss/total"]) == set(curves["val_mean_dice"]) == {"1", "2"}  # the first run's epoch too
 
 
 def test_evaluate_and_inference_configs(trained, tmp_path):
@@ -149,6 +163,8 @@ def test_supervised_baseline_overlay(tmp_path):
     log = run_bundle(tmp_path, ["train.yaml", "baselines/supervised.yaml"], *TINY)
     assert "TeacherPretrainer" not in log and "CoTrainer" not in log
     assert read_report(tmp_path / "models" / "test_metrics.json")["num_images"] == 4
+    curves = json.loads((tmp_path / "eval" / "figures" / "progress.json").read_text())
+    assert {"loss/supervised", "val_mean_dice"} <= set(curves)
 
 
 def test_co_trained_student_beats_chance_clearly(tmp_path):
