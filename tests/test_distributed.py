@@ -13,7 +13,8 @@ from helpers import HANG_TIMEOUT
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
 WORKER = os.path.join(ROOT, "tests", "distributed_worker.py")
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.join(ROOT, "bundle")}
+# gloo over the loopback interface, whatever the host name resolves to
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.join(ROOT, "bundle"), "GLOO_SOCKET_IFNAME": "lo"}
 TINY = [
     "--synthetic_dataset#num_train", "24", "--synthetic_dataset#num_val", "4", "--synthetic_dataset#num_test", "4",
     "--synthetic_dataset#size", "32", "--spatial_size", "[32,32]", "--label_fraction", "50",
