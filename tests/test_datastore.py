@@ -69,7 +69,7 @@ def monai_label_train_handlers(weights):
 def test_training_as_monai_label_runs_it(tmp_path):
     """The overrides of BundleTrainTask.run_single_gpu (monailabel 0.8): bundle_root, max_epochs, the labeled
     and validation lists, device and handlers; the unlabeled images are found by the config. A second
-    request starts from the weights the first one wrote."""
+    request starts from the weights the first one wrote, and from its stage-1 teacher."""
     import json
 
     store, labeled = make_datastore(tmp_path)
@@ -90,4 +90,6 @@ def test_training_as_monai_label_runs_it(tmp_path):
         assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log
         assert weights.is_file()
         assert ("Restored all variables from" in log) == (request == "second"), log[-3000:]
+        # stage 1 runs once: the second request retrains from the teacher the first one wrote
+        assert ("TeacherPretrainer" in log) == (request == "first"), log[-3000:]
     assert not (tmp_path / "bundle" / "eval" / "synthetic_data").exists()
