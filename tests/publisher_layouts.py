@@ -2,6 +2,7 @@
 
 import json
 import os
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -139,6 +140,118 @@ def write_decathlon_heart(root, num_cases=8, shape=(30, 28, 20), seed=0):
                 "numTraining": num_cases, "numTest": 1, "training": training, "test": ["./imagesTs/la_001.nii.gz"]}
     (folder / "dataset.json").write_text(json.dumps(manifest, indent=2))
     return folder
+
+
+def _sitk_volume(array, spacing=(1.5, 1.5, 2.0)):
+    import SimpleITK as sitk
+
+    volume = sitk.GetImageFromArray(array)  # array axes z, y, x
+    volume.SetSpacing(spacing)
+    volume.SetOrigin((10.0, -5.0, 3.0))
+    return volume
+
+
+def write_nnunet(root, num_train=8, num_unlabeled=2, num_test=2, channels=2, ending=".nii.gz", shape=(12, 16, 14),
+                 seed=0):
+    """Dataset042_Blobs/dataset.json, imagesTr/<case>_000C<ending> (one file per channel), labelsTr/<case><ending>
+    (0 background, 1 core, 2 rim) for the first ``num_train`` cases, imagesTs/ and labelsTs/ (first test case)."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    folder = root / "Dataset042_Blobs"
+    for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
+        (folder / sub).mkdir(parents=True)
+    cases = [("imagesTr", f"blob_{i:03d}") for i in range(num_train + num_unlabeled)]
+    cases += [("imagesTs", f"blob_{i:03d}") for i in range(100, 100 + num_test)]
+    for n, (images, case) in enumerate(cases):
+        label = _blob(shape, rng) + _blob(shape, rng) * 2
+        label = np.where(label > 2, 2, label).astype(np.uint8)
+        for c in range(channels):
+            image = (rng.normal(0, 20, shape) + (60 + 30 * c) * (label > 0)).astype(np.float32)
+            sitk.WriteImage(_sitk_volume(image), str(folder / images / f"{case}_{c:04d}{ending}"))
+        labels = "labelsTr" if images == "imagesTr" else "labelsTs"
+        if (images == "imagesTr" and n < num_train) or (images == "imagesTs" and n == num_train + num_unlabeled):
+            sitk.WriteImage(_sitk_volume(label), str(folder / labels / f"{case}{ending}"))
+    manifest = {"channel_names": {str(c): f"MR{c}" for c in range(channels)},
+                "labels": {"background": 0, "core": 1, "rim": 2}, "numTraining": num_train + num_unlabeled,
+                "file_ending": ending}
+    (folder / "dataset.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+def write_decathlon_multimodal(root, num_cases=8, shape=(14, 12, 10), seed=0):
+    """Task05_Prostate-like: dataset.json (2 modalities, 3 labels), imagesTr as 4D NIfTI (x, y, z, channel)."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    folder = root / "Task05_Prostate"
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (folder / sub).mkdir(parents=True)
+    affine, training = np.diag([0.6, 0.6, 3.6, 1.0]), []
+    for i in range(num_cases + 2):
+        name = f"prostate_{i:02d}.nii.gz"
+        label = np.minimum(_blob(shape, rng) + _blob(shape, rng) * 2, 2).astype(np.uint8)
+        image = np.stack([rng.normal(0, 20, shape) + (50 + 40 * c) * (label > 0) for c in range(2)], -1)
+        if i < num_cases:
+            nib.save(nib.Nifti1Image(image.astype(np.float32), affine), folder / "imagesTr" / name)
+            nib.save(nib.Nifti1Image(label, affine), folder / "labelsTr" / name)
+            training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+        else:
+            nib.save(nib.Nifti1Image(image.astype(np.float32), affine), folder / "imagesTs" / name)
+    manifest = {"name": "PROSTATE", "modality": {"0": "T2", "1": "ADC"},
+                "labels": {"0": "background", "1": "PZ", "2": "TZ"}, "numTraining": num_cases, "numTest": 2,
+                "training": training, "test": [f"./imagesTs/prostate_{i:02d}.nii.gz" for i in (num_cases, num_cases + 1)]}
+    (folder / "dataset.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+def acdc_volume_ids(patients):
+    return [f"patient{p:03d}_frame{f:02d}" for p in patients for f in (1, 12)]
+
+
+def write_ssl4mis_acdc(root, train=range(1, 9), val=range(9, 11), test=range(11, 13), shape=(3, 24, 20), seed=0):
+    """ACDC/data/slices/<volume>_slice_<z>.h5 (training), ACDC/data/<volume>.h5 (every volume; z, y, x),
+    train_slices.list, train.list, val.list, test.list."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    folder = root / "ACDC"
+    (folder / "data" / "slices").mkdir(parents=True)
+    slices = []
+    for volume in acdc_volume_ids([*train, *val, *test]):
+        label = np.minimum(_blob(shape, rng) + _blob(shape, rng) * 2 + _blob(shape, rng), 3).astype(np.uint8)
+        image = (rng.uniform(0, 0.3, shape) + 0.2 * label).astype(np.float32)
+        with h5py.File(folder / "data" / f"{volume}.h5", "w") as f:
+            f["image"], f["label"] = image, label
+        if int(volume[7:10]) in train:
+            for z in range(shape[0]):
+                with h5py.File(folder / "data" / "slices" / f"{volume}_slice_{z}.h5", "w") as f:
+                    f["image"], f["label"] = image[z], label[z]
+                slices.append(f"{volume}_slice_{z}")
+    (folder / "train_slices.list").write_text("\n".join(slices) + "\n")
+    for name, patients in (("train", train), ("val", val), ("test", test)):
+        (folder / f"{name}.list").write_text("\n".join(acdc_volume_ids(patients)) + "\n")
+    return folder
+
+
+def write_dicom_series(folder, array, spacing=(0.8, 0.8, 2.5)):
+    """One DICOM series (a file per slice, array axes z, y, x, int16) in ``folder``, as a scanner exports it."""
+    import SimpleITK as sitk
+
+    folder.mkdir(parents=True)
+    volume = sitk.GetImageFromArray(array.astype(np.int16))
+    volume.SetSpacing(spacing)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    series = "1.2.826.0.1.3680043.2.1125.1." + str(zlib.crc32(str(folder).encode()))
+    for z in range(volume.GetDepth()):
+        image = volume[:, :, z]
+        for tag, value in (("0020|000e", series), ("0020|0032", "\\".join(map(str, volume.TransformIndexToPhysicalPoint((0, 0, z))))),
+                           ("0020|0013", str(z + 1)), ("0008|0060", "MR"), ("0028|0030", f"{spacing[1]}\\{spacing[0]}"),
+                           ("0018|0050", str(spacing[2])), ("0020|0037", "1\\0\\0\\0\\1\\0")):
+            image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{z:03d}.dcm"))
+        writer.Execute(image)
 
 
 def truncate(path, keep=40):

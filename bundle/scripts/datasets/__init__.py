@@ -18,9 +18,9 @@ from typing import Any
 from monai.data import load_decathlon_datalist
 
 from ..atomic import atomic_json_dump
-from . import folder, glas, hmeps, la, ph2
+from . import decathlon, folder, glas, hmeps, la, nnunet, ph2, ssl4mis
 from .files import check_datalist, check_items
-from .splits import DatasetError, make_datalist
+from .splits import Case, DatasetError, make_datalist
 
 PARTS = ("labeled", "unlabeled", "validation", "test")
 logger = logging.getLogger(__name__)
@@ -32,11 +32,12 @@ class DatasetSource:
     and the groups the publisher assigns to splits; missing splits are carved with these fractions."""
 
     find_cases: Callable[..., tuple]
-    num_classes: int | None  # None: the user says (generic folder)
+    num_classes: int | None  # None: the user says (generic folder), or the manifest (declared_classes)
     summary: str
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     options: Mapping[str, Any] = field(default_factory=dict)
+    declared_classes: Callable[[str], int] | None = None  # root -> the classes its manifest declares
 
 
 SOURCES = {
@@ -52,7 +53,21 @@ SOURCES = {
     "hmeps": DatasetSource(hmeps.find_cases, hmeps.NUM_CLASSES, "HMEPS pupil frames (JPEG + PNG)"),
     "la": DatasetSource(la.find_cases_preprocessed, la.NUM_CLASSES, "left atrium, preprocessed h5 release"),
     "la_challenge": DatasetSource(la.find_cases_challenge, la.NUM_CLASSES, "left atrium, challenge NRRD release"),
-    "heart": DatasetSource(la.find_cases_decathlon, la.NUM_CLASSES, "left atrium, Decathlon Task02_Heart"),
+    "heart": DatasetSource(
+        decathlon.find_cases, la.NUM_CLASSES, "left atrium, Decathlon Task02_Heart",
+        options={"test_images_unlabeled": False},
+    ),
+    "decathlon": DatasetSource(
+        decathlon.find_cases, None, "any Medical Segmentation Decathlon task (dataset.json)",
+        declared_classes=decathlon.declared_classes,
+    ),
+    "nnunet": DatasetSource(
+        nnunet.find_cases, None, "nnU-Net v2 raw dataset (dataset.json, imagesTr, labelsTr, imagesTs)",
+        declared_classes=decathlon.declared_classes,
+    ),
+    "ssl4mis_acdc": DatasetSource(
+        ssl4mis.find_cases, 4, "ACDC as SSL4MIS ships it (h5 slices and volumes, lists)",
+    ),
 }
 
 
@@ -96,6 +111,14 @@ def prepare(
     label_fraction = percent(label_fraction)
     if num_labeled is None and not 0 < label_fraction <= 100:
         raise DatasetError(f"label_fraction must be in (0, 100], got {label_fraction}.")
+    if source.declared_classes is not None:
+        declared = source.declared_classes(os.path.abspath(root))
+        if num_classes not in (None, declared):
+            raise DatasetError(
+                f"the dataset.json in {root} declares {declared} labels (with background) but num_classes is "
+                f"{num_classes}: set num_classes {declared}."
+            )
+        num_classes = declared
     if source.num_classes is not None and num_classes not in (None, source.num_classes):
         raise DatasetError(
             f"{dataset} has {source.num_classes} classes (with background) but num_classes is {num_classes}: "
@@ -123,7 +146,7 @@ def prepare(
         source=root,
     )
     if check:  # every mask a split could use, also of the images drawn as unlabeled this time
-        check_items([{"image": c.image, **({"label": c.label} if c.label else {})} for c in cases], num_classes)
+        check_items([_item_with_sources(case) for case in cases], num_classes)
         check_datalist(datalist, num_classes, root)
     settings = {
         "dataset": dataset, "root": root, "num_classes": num_classes, "label_fraction": label_fraction,
@@ -137,6 +160,13 @@ def prepare(
     )
     logger.info(f"{dataset} datalist: {counts} -> {path}")
     return datalist
+
+
+def _item_with_sources(case: Case) -> dict:
+    item = {"image": case.image, "image_source": case.image_source}
+    if case.label:
+        item.update(label=case.label, label_source=case.label_source)
+    return item
 
 
 def read_datalist(path: str, num_classes: int, check: bool = True) -> dict[str, list[dict]]:

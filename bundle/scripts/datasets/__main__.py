@@ -34,9 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=int, default=0, help="seed of carved validation/test splits")
     p.add_argument("--val-fraction", type=float, help="fraction of training groups carved as validation")
     p.add_argument("--test-fraction", type=float, help="fraction carved as test where the publisher has none")
-    p.add_argument("--num-classes", type=int, help="classes with background (folder layout only)")
+    p.add_argument(
+        "--num-classes", type=int, help="classes with background (folder; decathlon and nnunet check dataset.json)"
+    )
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=key_value,
-                   help="a reader option, e.g. subset=human (hmeps) or group_pattern=... (folder)")
+                   help="a reader option, e.g. subset=human (hmeps), group_pattern=... (folder, decathlon, nnunet)")
     p.add_argument("--no-check", action="store_true", help="skip reading every file")
     d = commands.add_parser("download", help="download and unpack where the publisher allows it")
     d.add_argument("dataset", choices=sorted(SOURCES))

@@ -29,6 +29,11 @@ MANUAL = {
     "(atriaseg2018.cardiacatlas.org) and unpack 'Training Set' into ROOT.",
     "hmeps": f"HMEPS: download {HMEPS_ARCHIVE} from https://doi.org/10.5281/zenodo.4488164 and unpack it into ROOT.",
     "heart": "Task02_Heart: download Task02_Heart.tar from http://medicaldecathlon.com and unpack it into ROOT.",
+    "decathlon": "Decathlon: download the task's archive (TaskNN_Name.tar) from http://medicaldecathlon.com and "
+    "unpack it into ROOT.",
+    "nnunet": "nnU-Net v2: point ROOT at a raw dataset folder (nnUNet_raw/DatasetNNN_Name with dataset.json).",
+    "ssl4mis_acdc": "ACDC (SSL4MIS): copy data/ACDC (data/, train_slices.list, val.list, test.list) from the SSL4MIS "
+    "repository's download links (github.com/HiLab-git/SSL4MIS) into ROOT.",
 }
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 from monai.transforms import LoadImage
 from PIL import Image
 
@@ -78,6 +79,56 @@ def convert(source: str, target: str, make: Callable[[str], None]) -> str:
     return target
 
 
+SIMPLEITK_EXTENSIONS = (".nrrd", ".nhdr", ".mha", ".mhd")  # read through SimpleITK and converted to NIfTI
+
+
+def needs_conversion(path: str) -> bool:
+    """True for files MONAI cannot read here (NRRD, MHA/MHD) and for folders (a DICOM series)."""
+    return os.path.isdir(path) or path.lower().endswith(SIMPLEITK_EXTENSIONS)
+
+
+def read_simpleitk(source: str) -> sitk.Image:
+    """An image file, or the one DICOM series of a folder, through SimpleITK."""
+    if not os.path.exists(source):
+        raise DatasetError(f"file not found: {source}")
+    try:
+        if not os.path.isdir(source):
+            return sitk.ReadImage(source)
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(source)
+        if len(series) != 1:
+            raise DatasetError(
+                f"{source} holds {len(series)} DICOM series; an image folder must hold exactly one "
+                "(put each series in a folder of its own)."
+            )
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(source, series[0]))
+        return reader.Execute()
+    except RuntimeError as error:  # SimpleITK's reader errors
+        raise DatasetError(f"cannot read {source}: {str(error).strip().splitlines()[-1]}") from error
+
+
+def to_nifti(source: str, target: str, voxels: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
+    """``target`` (NIfTI) from ``source`` (what ``read_simpleitk`` reads) with its geometry, unless current;
+    ``voxels`` maps the voxel array (SimpleITK's axis order z, y, x), e.g. to a label map."""
+
+    def write(tmp: str) -> None:
+        image = read_simpleitk(source)
+        if voxels is not None:
+            mapped = sitk.GetImageFromArray(voxels(sitk.GetArrayFromImage(image)))
+            mapped.CopyInformation(image)
+            image = mapped
+        sitk.WriteImage(image, tmp, useCompression=True)
+
+    return convert(source, target, write)
+
+
+def converted_stem(path: str) -> str:
+    """The name a converted file keeps: a folder's name, or the file name without its extension."""
+    name = os.path.basename(os.path.normpath(path))
+    lower = name.lower()
+    return next((name[: -len(ext)] for ext in SIMPLEITK_EXTENSIONS if lower.endswith(ext)), name)
+
+
 def save_png(mask: np.ndarray, path: str) -> None:
     """A uint8 label map as PNG (rows x columns)."""
     Image.fromarray(mask.astype(np.uint8)).save(path, format="PNG")
@@ -90,31 +141,37 @@ def _is_picture(path: str) -> bool:
     return path.lower().endswith(PICTURE_EXTENSIONS)
 
 
+def _shown(item: dict, key: str) -> str:
+    """A file as errors name it: a converted file with the publisher's file it was made from."""
+    source = item.get(f"{key}_source")
+    return f"{item[key]} (converted from {source})" if source else item[key]
+
+
 def check_items(items: Sequence[dict], num_classes: int) -> None:
     """Read every image (and mask): unreadable files, an image and its mask in formats that order the axes
     differently (a picture and a volume), image/mask size mismatches and label values outside
-    ``0..num_classes-1`` raise a ``DatasetError`` naming the file."""
+    ``0..num_classes-1`` raise a ``DatasetError`` naming the file (and the file a converted one came from,
+    ``image_source`` / ``label_source``)."""
     for item in items:
         image = read_array(item["image"])
         if "label" not in item:
             continue
+        image_name, mask_name = _shown(item, "image"), _shown(item, "label")
         if _is_picture(item["image"]) != _is_picture(item["label"]):
             raise DatasetError(
-                f"mask {item['label']} and its image {item['image']} are of different kinds (a picture and a "
+                f"mask {mask_name} and its image {image_name} are of different kinds (a picture and a "
                 "volume), which store rows and columns in different orders: a square mask would be silently "
                 "transposed. Save the mask in its image's format."
             )
         mask = read_array(item["label"])
         if image.shape[: mask.ndim] != mask.shape and image.shape[-mask.ndim :] != mask.shape:
-            raise DatasetError(
-                f"mask {item['label']} has size {mask.shape}, its image {item['image']} has size {image.shape}."
-            )
+            raise DatasetError(f"mask {mask_name} has size {mask.shape}, its image {image_name} has size {image.shape}.")
         values = np.unique(mask)
         bad = values[(values < 0) | (values >= num_classes) | (values != np.round(values))]
         if bad.size:
             shown = [int(v) if v == round(v) else float(v) for v in bad.tolist()]
             raise DatasetError(
-                f"mask {item['label']} has label values {shown} outside 0..{num_classes - 1} "
+                f"mask {mask_name} has label values {shown} outside 0..{num_classes - 1} "
                 f"(num_classes={num_classes})."
             )
 

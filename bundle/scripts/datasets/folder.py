@@ -2,6 +2,8 @@
 
 * an image's mask is the file in ``masks/`` with the same name stem (any supported extension); images
   without a mask are unlabeled;
+* NIfTI and pictures are used in place; NRRD, MHA/MHD and DICOM series (a folder in ``images/`` per series)
+  are converted to NIfTI with their geometry, into ``<output_dir>/images`` and ``masks``;
 * list files (``train.list``, ``val.list``, ``test.list`` in the dataset folder when not given) hold case
   ids, one a line; an image belongs to the listed id that prefixes its stem (followed by a non-alphanumeric
   character or the end), else it is a case of its own. With a training list, images of no listed id are
@@ -15,8 +17,9 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from .files import SIMPLEITK_EXTENSIONS, converted_stem, needs_conversion, to_nifti
 from .splits import Case, DatasetError
 
 IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -32,13 +35,16 @@ def split_extension(filename: str) -> tuple[str, str]:
     return filename, ""
 
 
-def images_by_stem(folder: str) -> dict[str, str]:
-    """``{stem: path}`` of the supported image files in ``folder``."""
+def images_by_stem(folder: str, convertible: bool = False) -> dict[str, str]:
+    """``{stem: path}`` of the supported image files in ``folder``; with ``convertible``, also of the files
+    and DICOM series folders that ``files.to_nifti`` converts."""
     if not os.path.isdir(folder):
         raise DatasetError(f"folder not found: {folder}")
     files: dict[str, str] = {}
     for name in sorted(os.listdir(folder)):
         stem, ext = split_extension(name)
+        if convertible and needs_conversion(os.path.join(folder, name)):
+            stem, ext = converted_stem(name), "converted"
         if not ext or name.startswith("."):
             continue
         if stem in files:
@@ -53,7 +59,10 @@ def list_images(path: str) -> list[str]:
         return [path]
     images = list(images_by_stem(path).values())
     if not images:
-        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+        raise DatasetError(
+            f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}; NRRD, MHA/MHD and DICOM series are read by "
+            "the folder dataset layout, which converts them to NIfTI in its prepared_data folder."
+        )
     return images
 
 
@@ -77,6 +86,21 @@ def _case_of(stem: str, ids: Sequence[str]) -> str | None:
     return best
 
 
+def grouping(group_pattern: str | None) -> Callable[[str], str]:
+    """Case id -> group: the first group of ``group_pattern`` (or its whole match), the id itself without one."""
+    pattern = re.compile(group_pattern) if group_pattern else None
+
+    def group_of(case: str) -> str:
+        if pattern is None:
+            return case
+        match = pattern.search(case)
+        if match is None:
+            raise DatasetError(f"group_pattern '{group_pattern}' does not match case id '{case}'")
+        return match.group(1) if match.groups() else match.group(0)
+
+    return group_of
+
+
 def find_cases(
     root: str,
     output_dir: str | None = None,
@@ -89,17 +113,18 @@ def find_cases(
 ) -> tuple[list[Case], dict[str, list[str]]]:
     """The cases of a folder dataset and the groups its list files assign to each split.
 
-    List file paths are relative to ``root`` unless absolute. Files are used in place (``output_dir`` unused).
+    List file paths are relative to ``root`` unless absolute. Files MONAI reads are used in place; the
+    others are converted into ``output_dir``.
     """
     if not os.path.isdir(root):
         raise DatasetError(f"dataset folder not found: {root}")
     image_dir, mask_dir = os.path.join(root, image_folder), os.path.join(root, mask_folder)
     if not os.path.isdir(image_dir):
         raise DatasetError(f"no '{image_folder}' folder in {root} (expected {image_folder}/ and {mask_folder}/)")
-    images = images_by_stem(image_dir)
+    images = images_by_stem(image_dir, convertible=True)
     if not images:
-        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
-    masks = images_by_stem(mask_dir) if os.path.isdir(mask_dir) else {}
+        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS + SIMPLEITK_EXTENSIONS)}, DICOM) in {image_dir}")
+    masks = images_by_stem(mask_dir, convertible=True) if os.path.isdir(mask_dir) else {}
     orphans = sorted(set(masks) - set(images))
     if orphans:
         raise DatasetError(f"mask without an image: {masks[orphans[0]]} ({len(orphans)} in all)")
@@ -123,20 +148,22 @@ def find_cases(
             if case not in stems_of:
                 raise DatasetError(f"{path}: no image in {image_dir} matches id '{case}'")
 
-    pattern = re.compile(group_pattern) if group_pattern else None
+    group_of = grouping(group_pattern)
+    def readable(path: str | None, kind: str) -> str | None:
+        if path is None or not needs_conversion(path):
+            return path
+        if output_dir is None:
+            raise DatasetError(f"{path} must be converted to NIfTI, but no output folder was given.")
+        return to_nifti(path, os.path.join(output_dir, kind, f"{converted_stem(path)}.nii.gz"))
 
-    def group_of(case: str) -> str:
-        if pattern is None:
-            return case
-        match = pattern.search(case)
-        if match is None:
-            raise DatasetError(f"group_pattern '{group_pattern}' does not match case id '{case}'")
-        return match.group(1) if match.groups() else match.group(0)
-
-    cases = [
-        Case(image=images[stem], label=masks.get(stem), group=group_of(case), volume=case)
-        for case, stems in stems_of.items()
-        for stem in stems
-    ]
+    cases = []
+    for case, stems in stems_of.items():
+        for stem in stems:
+            image, label = images[stem], masks.get(stem)
+            cases.append(Case(
+                image=readable(image, "images"), label=readable(label, "masks"), group=group_of(case), volume=case,
+                image_source=image if needs_conversion(image) else None,
+                label_source=label if label and needs_conversion(label) else None,
+            ))
     splits = {name: list(dict.fromkeys(group_of(case) for case in ids)) for name, ids in lists.items()}
     return cases, splits

@@ -7,8 +7,8 @@
 * ``la_challenge``: the original challenge release: ``<ID>/lgemri.nrrd`` and ``<ID>/laendo.nrrd`` (0 / 255)
   in folders up to two levels below ``root`` (e.g. ``Training Set/``), read with SimpleITK and written as
   NIfTI with their geometry; ``train.list`` / ``test.list`` in ``root`` are used when present.
-* ``heart``: Medical Segmentation Decathlon Task02_Heart (``dataset.json``, ``imagesTr``, ``labelsTr``), used
-  in place; its unlabeled ``imagesTs`` are left out.
+* ``heart``: Medical Segmentation Decathlon Task02_Heart (``dataset.json``, ``imagesTr``, ``labelsTr``), read
+  by ``decathlon.find_cases`` with its unlabeled ``imagesTs`` left out.
 
 Every volume is its own group. Without a test list, 20 % of the volumes are drawn as test; validation is
 always carved from the training volumes (10 %). ``labeled_selection: first`` takes the first N ids of
@@ -22,11 +22,9 @@ import os
 import h5py
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
-from monai.data import load_decathlon_datalist
 
 from ..atomic import atomic_write
-from .files import binary_mask, convert, find_folder, is_current
+from .files import binary_mask, find_folder, is_current, to_nifti
 from .folder import LIST_FILES, read_list
 from .splits import Case, DatasetError
 
@@ -91,24 +89,6 @@ def find_cases_preprocessed(root: str, output_dir: str) -> tuple[list[Case], dic
     return cases, lists
 
 
-def _nrrd_label_to_nifti(source: str, tmp: str) -> None:
-    label = sitk.ReadImage(source)
-    mask = sitk.GetImageFromArray(binary_mask(sitk.GetArrayFromImage(label), source, foreground=(1, 255)))
-    mask.CopyInformation(label)
-    sitk.WriteImage(mask, tmp, useCompression=True)
-
-
-def _nrrd_image_to_nifti(source: str, tmp: str) -> None:
-    sitk.WriteImage(sitk.ReadImage(source), tmp, useCompression=True)
-
-
-def _converted(source: str, target: str, write) -> str:
-    try:
-        return convert(source, target, lambda tmp: write(source, tmp))
-    except RuntimeError as error:  # SimpleITK's reader errors
-        raise DatasetError(f"cannot read {source}: {str(error).strip().splitlines()[-1]}") from error
-
-
 def find_cases_challenge(root: str, output_dir: str) -> tuple[list[Case], dict[str, list[str]]]:
     if not os.path.isdir(root):
         raise DatasetError(f"dataset folder not found: {root}")
@@ -127,30 +107,15 @@ def find_cases_challenge(root: str, output_dir: str) -> tuple[list[Case], dict[s
     lists = _lists(root)
     cases = []
     for case in _select(sorted(folders), lists, root):
-        source_label = os.path.join(folders[case], "laendo.nrrd")
-        image = _converted(
-            os.path.join(folders[case], "lgemri.nrrd"), os.path.join(output_dir, "images", f"{case}.nii.gz"),
-            _nrrd_image_to_nifti,
-        )
+        source_image, source_label = (os.path.join(folders[case], name) for name in ("lgemri.nrrd", "laendo.nrrd"))
+        image = to_nifti(source_image, os.path.join(output_dir, "images", f"{case}.nii.gz"))
         label = None
         if os.path.isfile(source_label):
-            label = _converted(source_label, os.path.join(output_dir, "labels", f"{case}.nii.gz"), _nrrd_label_to_nifti)
-        cases.append(Case(image=image, label=label, group=case))
+            label = to_nifti(
+                source_label, os.path.join(output_dir, "labels", f"{case}.nii.gz"),
+                voxels=lambda values, path=source_label: binary_mask(values, path, foreground=(1, 255)),
+            )
+        cases.append(Case(
+            image=image, label=label, group=case, image_source=source_image, label_source=label and source_label,
+        ))
     return cases, lists
-
-
-def find_cases_decathlon(root: str, output_dir: str | None = None) -> tuple[list[Case], dict[str, list[str]]]:
-    folder = find_folder(root, lambda f: os.path.isfile(os.path.join(f, "dataset.json")), "Decathlon dataset.json")
-    manifest = os.path.join(folder, "dataset.json")
-    try:
-        items = load_decathlon_datalist(manifest, is_segmentation=True, data_list_key="training", base_dir=folder)
-    except (ValueError, KeyError) as error:
-        raise DatasetError(f"cannot read {manifest}: {error}") from error
-    cases = []
-    for item in items:
-        for key in ("image", "label"):
-            if not os.path.isfile(item[key]):
-                raise DatasetError(f"{manifest} lists {item[key]}, which does not exist")
-        group = os.path.basename(item["image"]).split(".")[0]
-        cases.append(Case(image=item["image"], label=item["label"], group=group))
-    return cases, {}

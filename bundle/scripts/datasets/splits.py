@@ -35,6 +35,8 @@ class Case:
     label: str | None
     group: str
     volume: str | None = None   # the volume a 2D slice was cut from (its case id), where the layout says
+    image_source: str | None = None  # the publisher's file that ``image`` was converted from
+    label_source: str | None = None  # likewise for ``label``
 
 
 def _draw(groups: Sequence[str], count: int, seed: int) -> list[str]:
