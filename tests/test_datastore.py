@@ -36,6 +36,9 @@ def test_unlabeled_images_are_the_datastore_images_without_labels(tmp_path):
     datalist = datastore_datalist(labeled[:2], num_classes=3)   # the third labeled image is MONAI Label's validation
     assert datalist["labeled"] == labeled[:2] and datalist["validation"] == [] and datalist["test"] == []
     assert sorted(os.path.basename(i["image"]) for i in datalist["unlabeled"]) == [f"case{i:03d}.png" for i in range(3, 8)]
+    half = datastore_datalist(labeled[:3], num_classes=3, label_fraction=50, seed=1)  # 2 of 3 keep their labels
+    assert len(half["labeled"]) == 2 and len(half["unlabeled"]) == 6 and all("label" not in i for i in half["unlabeled"])
+    assert {i["image"] for i in half["labeled"]} < {i["image"] for i in labeled[:3]}
     with pytest.raises(DatasetError, match="no labeled images"):
         datastore_datalist([], num_classes=3)
     Image.fromarray(np.full((32, 32), 7, np.uint8)).save(labeled[0]["label"])
@@ -66,30 +69,54 @@ def monai_label_train_handlers(weights):
     return handlers
 
 
-def test_training_as_monai_label_runs_it(tmp_path):
-    """The overrides of BundleTrainTask.run_single_gpu (monailabel 0.8): bundle_root, max_epochs, the labeled
-    and validation lists, device and handlers; the unlabeled images are found by the config. A second
-    request starts from the weights the first one wrote, and from its stage-1 teacher."""
+def run_as_monai_label(overrides, cwd):
     import json
 
+    result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=cwd,
+                            capture_output=True, text=True, timeout=HANG_TIMEOUT)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_training_as_monai_label_runs_it(tmp_path):
+    """The overrides of the bundle app's train task (BundleTrainTask.run_single_gpu of monailabel 0.8, with the
+    train panel's values set on their ids): bundle_root, max_epochs, the labeled and validation lists, device,
+    handlers and displayable_configs; the unlabeled images are found by the config. A second request starts
+    from the weights the first one wrote, and from its stage-1 teacher."""
     store, labeled = make_datastore(tmp_path)
+    panel = {"pretrain_epochs": 1, "rounds": 1, "lambda_max": 1.0, "datastore_label_fraction": 100}
     overrides = {
         "meta_file": os.path.join(CONFIGS, "metadata.json"), "config_file": os.path.join(CONFIGS, "train.yaml"),
-        "bundle_root": str(tmp_path / "bundle"), "train#trainer#max_epochs": 1, "device": "cpu",
+        "bundle_root": str(tmp_path / "bundle"), "max_epochs": 1, "device": "cpu",
         "train#dataset#data": labeled[:2], "validate#dataset#data": labeled[2:],
         "spatial_size": [32, 32], "batch_size": 2, "labeled_batch_size": 1, "epoch_length": 2,
-        "pretrain_epochs": 1, "val_interval": 1, "rounds": 1,
+        "val_interval": 1, "displayable_configs": panel, **panel,
     }
     weights = tmp_path / "bundle" / "models" / "model.pt"
     for request in ("first", "second"):
         overrides["train#handlers"] = monai_label_train_handlers(str(weights))
-        result = subprocess.run([sys.executable, "-c", BUNDLE_TRAIN_TASK, json.dumps(overrides)], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=HANG_TIMEOUT)
-        log = result.stdout + result.stderr
-        assert result.returncode == 0, log[-3000:]
+        returncode, log = run_as_monai_label(overrides, tmp_path)
+        assert returncode == 0, log[-3000:]
         assert "datastore: 2 labeled and 5 unlabeled images" in log and "no test split" in log
         assert weights.is_file()
         assert ("Restored all variables from" in log) == (request == "second"), log[-3000:]
         # stage 1 runs once: the second request retrains from the teacher the first one wrote
         assert ("TeacherPretrainer" in log) == (request == "first"), log[-3000:]
     assert not (tmp_path / "bundle" / "eval" / "synthetic_data").exists()
+
+
+def test_panel_settings_that_an_app_does_not_apply_stop_the_run(tmp_path):
+    """MONAI Label's stock bundle train task sets the panel's values on displayable_configs and its max_epochs
+    on the trainer alone: the lambda ramp would keep its length and the rounds their number. Refused."""
+    store, labeled = make_datastore(tmp_path)
+    base = {
+        "meta_file": os.path.join(CONFIGS, "metadata.json"), "config_file": os.path.join(CONFIGS, "train.yaml"),
+        "bundle_root": str(tmp_path / "bundle"), "device": "cpu", "train#dataset#data": labeled[:2],
+        "validate#dataset#data": labeled[2:],
+    }
+    returncode, log = run_as_monai_label({**base, "train#trainer#max_epochs": 1}, tmp_path)
+    assert returncode != 0 and "settings {'max_epochs': 1} reached the bundle's displayable_configs (or the trainer) " \
+        "but not the ids it trains with ({'max_epochs': 200})" in log, log[-3000:]
+    panel = {"pretrain_epochs": 1, "rounds": 3, "lambda_max": 1.0, "datastore_label_fraction": 100}
+    returncode, log = run_as_monai_label({**base, "displayable_configs": panel}, tmp_path)
+    assert returncode != 0 and "{'pretrain_epochs': 1, 'rounds': 3}" in log and "python -m scripts.label_server" in log
+    assert not (tmp_path / "bundle" / "models").exists()  # refused before anything was written

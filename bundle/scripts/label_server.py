@@ -1,7 +1,8 @@
-"""Serves the bundle in MONAI Label: the ``monaibundle`` sample app with this bundle as a local model, over a
-datastore folder (images, and their labels in ``labels/final``). Runs offline: the app is copied from the
-installed monailabel package and the bundle is unpacked into the app's ``model`` folder, so nothing is fetched.
-MONAI Label needs its own environment (bundle/docs/monailabel.md)::
+"""Serves the bundle in MONAI Label with its own app (``scripts.label_app``: MONAI Label's bundle infer and train
+tasks, the train panel's settings applied, and uncertainty sampling) over a datastore folder (images, and
+their labels in ``labels/final``). Runs offline: the bundle is unpacked into the app's ``model`` folder and
+its ``scripts/label_app.py`` becomes the app's ``main.py``, so nothing is fetched. MONAI Label needs its own
+environment (bundle/docs/monailabel.md)::
 
     python -m scripts.label_server --monailabel .venv-monailabel/bin/monailabel \\
         --bundle dist/diffseg.zip --studies /data/my_images --apps apps --port 8000
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import zipfile
 
-APP = "monaibundle"
+APP = "bundle_app"
 FILE_EXTENSIONS = '["*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff", "*.nii.gz", "*.nii"]'
 
 
@@ -31,25 +32,26 @@ def server_environment(monailabel: str) -> dict[str, str]:
     }
 
 
-def prepare_app(monailabel: str, apps: str, bundle_zip: str) -> tuple[str, str]:
-    """Copy the monaibundle app into ``apps`` (once) and unpack the bundle zip into its ``model`` folder
-    (replacing an older copy); returns (app folder, bundle name)."""
+def prepare_app(apps: str, bundle_zip: str) -> tuple[str, str]:
+    """Unpack the bundle zip into ``<apps>/bundle_app/model`` (replacing an older copy) and install its
+    ``scripts/label_app.py`` as the app's ``main.py``; returns (app folder, bundle name)."""
     app_dir = os.path.join(apps, APP)
-    if not os.path.isdir(app_dir):
-        subprocess.run([monailabel, "apps", "--download", "--name", APP, "--output", apps], check=True,
-                       env=server_environment(monailabel))
     with zipfile.ZipFile(bundle_zip) as archive:
         name = archive.namelist()[0].split("/")[0]
         target = os.path.join(app_dir, "model", name)
         if os.path.isdir(target):
             shutil.rmtree(target)
         archive.extractall(os.path.join(app_dir, "model"))
+    shutil.copyfile(os.path.join(target, "scripts", "label_app.py"), os.path.join(app_dir, "main.py"))
     return app_dir, name
 
 
-def server_command(monailabel: str, app_dir: str, studies: str, name: str, host: str, port: int) -> list[str]:
+def server_command(
+    monailabel: str, app_dir: str, studies: str, name: str, host: str, port: int, uncertainty_draws: int = 8
+) -> list[str]:
     return [monailabel, "start_server", "--app", app_dir, "--studies", studies, "--conf", "models", name,
-            "--conf", "zoo_source", "github", "--conf", "sam2", "false", "--host", host, "--port", str(port)]
+            "--conf", "zoo_source", "github", "--conf", "uncertainty_draws", str(uncertainty_draws),
+            "--host", host, "--port", str(port)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", default="apps", help="where the app is copied to")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--uncertainty_draws", type=int, default=8, help="noise draws per image for uncertainty sampling")
     args = parser.parse_args(argv)
-    app_dir, name = prepare_app(args.monailabel, args.apps, args.bundle)
-    command = server_command(args.monailabel, app_dir, args.studies, name, args.host, args.port)
+    app_dir, name = prepare_app(args.apps, args.bundle)
+    command = server_command(
+        args.monailabel, app_dir, args.studies, name, args.host, args.port, args.uncertainty_draws
+    )
     print(" ".join(command), flush=True)
     return subprocess.call(command, env=server_environment(args.monailabel))
 

@@ -64,3 +64,15 @@ def check_overrides(argv: Sequence[str] | None = None) -> None:
         nearest = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean --{nearest[0]}?" if nearest else ""
         raise ValueError(f"--{key}: no config id '{key}' in {', '.join(map(str, files))}{hint}")
+
+
+def check_panel_settings(shown: dict, applied: dict) -> None:
+    """Raise ``ValueError`` when a setting that MONAI Label's train panel set (``shown``: the bundle's
+    ``displayable_configs`` and the trainer's ``max_epochs``) differs from the id the run uses (``applied``)."""
+    ignored = {key: value for key, value in shown.items() if value != applied[key]}
+    if ignored:
+        raise ValueError(
+            f"settings {ignored} reached the bundle's displayable_configs (or the trainer) but not the ids it trains "
+            f"with ({ {key: applied[key] for key in ignored} }): serve the bundle with its own MONAI Label app "
+            "(python -m scripts.label_server), which applies them."
+        )

@@ -38,9 +38,10 @@ SHIPPED = {  # folder: extensions of the files that ship
     "docs": (".md", ".txt", ".json", ".png", ".csv"),
 }
 # The commands a bundle user runs besides the configs (bundle/docs): prepare or download a dataset, package a
-# trained model with its overlays, start MONAI Label. The experiment runner and its presets reproduce the
-# result tables from the repository; they do not ship.
+# trained model with its overlays, start MONAI Label. The experiment
+# runner and its presets reproduce the result tables from the repository; they do not ship.
 USER_COMMANDS = ("scripts.datasets.__main__", "scripts.package", "scripts.label_server")
+APP_MODULES = ("scripts.label_app",)  # run in MONAI Label's environment: scripts.label_server installs them
 REPOSITORY_ONLY = ("configs/experiments/",)
 MODULE_NAME = re.compile(r"\bscripts(?:\.[A-Za-z_]\w*)+")
 WORKFLOWS = ("train.yaml", "inference.yaml")   # the configs that overlays are baked into
@@ -132,9 +133,10 @@ def imported_modules(module: str, bundle_root: str) -> set[str]:
 
 
 def reachable_modules(bundle_root: str = BUNDLE_ROOT) -> set[str]:
-    """Every module that a shipped config or a user command (``USER_COMMANDS``) imports, transitively."""
+    """Every module that a shipped config, a user command (``USER_COMMANDS``) or the MONAI Label app
+    (``APP_MODULES``) imports, transitively."""
     configs = [path for path, arcname in walk(bundle_root, "configs") if arcname.endswith((".yaml", ".json"))]
-    todo, seen = config_modules(configs, bundle_root) | set(USER_COMMANDS), set()
+    todo, seen = config_modules(configs, bundle_root) | set(USER_COMMANDS) | set(APP_MODULES), set()
     while todo:
         module = todo.pop()
         seen.add(module)
