@@ -14,7 +14,7 @@ DOCS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "bundle", "docs", "R
         os.path.join(ROOT, "bundle", "docs", "monailabel.md")]
 BUNDLE_OPTIONS = {"config_file", "meta_file", "logging_file", "run_id", "init_id", "final_id", "args_file",
                   "filepath", "ckpt_file", "key_in_ckpt", "use_trace", "input_shape", "net_id", "name",
-                  "bundle_dir", "url", "bundle_path", "source", "n", "any", "extra_forward_args"}
+                  "bundle_dir", "url", "bundle_path", "source", "n", "any", "extra_forward_args", "tracking"}
 
 
 def read_document(path):

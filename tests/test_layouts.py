@@ -153,3 +153,29 @@ def test_folder_layout_reads_nrrd_mha_mhd_and_dicom_series(tmp_path):
     (tmp_path / "images" / "case6.mha").write_bytes(b"not an image")
     with pytest.raises(DatasetError, match=r"cannot read .*images/case6\.mha"):
         prepare("folder", tmp_path, tmp_path / "prepared", num_classes=3)
+
+
+def test_an_nnunet_dataset_trains_and_evaluates_through_the_documented_commands(tmp_path):
+    """``monai.bundle run training`` and ``evaluating`` on a user's nnU-Net raw dataset, as the bundle README
+    documents them (train.yaml + volumes.yaml, --dataset_layout nnunet)."""
+    import subprocess
+    import sys
+
+    from helpers import HANG_TIMEOUT
+    from test_datasets import CONFIGS
+
+    folder = layouts.write_nnunet(tmp_path / "raw")
+    configs = str([os.path.join(CONFIGS, "train.yaml"), os.path.join(CONFIGS, "datasets", "volumes.yaml")])
+    options = ["--dataset_dir", str(folder), "--dataset_layout", "nnunet", "--num_classes", "3", "--image_channels",
+               "2", "--patch_size", "[8,8,8]", "--spacing", "[1.5,1.5,2.0]", "--bundle_root", str(tmp_path / "bundle"),
+               "--label_fraction", "50"]
+    short = ["--pretrain_epochs", "1", "--max_epochs", "1", "--epoch_length", "1", "--val_interval", "1", "--rounds", "1"]
+    for run_id, files, extra in (("training", configs, short),
+                                 ("evaluating", configs[:-1] + f", '{os.path.join(CONFIGS, 'evaluate.yaml')}']", [])):
+        result = subprocess.run([sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files,
+                                 *options, *extra], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    with open(tmp_path / "bundle" / "models" / "test_metrics.json") as f:
+        report = json.load(f)
+    assert report["num_images"] == 1 and {"dice", "hd95_mm"} <= set(report)
+    assert os.path.isfile(tmp_path / "bundle" / "eval" / "predictions" / "blob_100_seg.nii.gz")
