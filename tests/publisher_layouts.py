@@ -1,6 +1,7 @@
 """Tiny datasets written in their publishers' real layouts and file formats (synthetic pixels)."""
 
 import json
+import locale
 import os
 import zlib
 
@@ -241,6 +242,7 @@ def write_dicom_series(folder, array, spacing=(0.8, 0.8, 2.5)):
     folder.mkdir(parents=True)
     volume = sitk.GetImageFromArray(array.astype(np.int16))
     volume.SetSpacing(spacing)
+    locale_before = locale.setlocale(locale.LC_ALL)  # GDCM's writer sets the C locale (ASCII) process-wide
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     series = "1.2.826.0.1.3680043.2.1125.1." + str(zlib.crc32(str(folder).encode()))
@@ -252,6 +254,7 @@ def write_dicom_series(folder, array, spacing=(0.8, 0.8, 2.5)):
             image.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"slice{z:03d}.dcm"))
         writer.Execute(image)
+    locale.setlocale(locale.LC_ALL, locale_before)
 
 
 def truncate(path, keep=40):

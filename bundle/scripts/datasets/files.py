@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Sequence
 
+import h5py
 import numpy as np
 import SimpleITK as sitk
 from monai.transforms import LoadImage
@@ -41,6 +42,23 @@ def read_array(path: str) -> np.ndarray:
         return np.asarray(_loader(path))
     except Exception as error:  # any reader failure: report which file
         raise DatasetError(f"cannot read {path}: {error}") from error
+
+
+def read_h5_pair(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``image`` (float32) and ``label`` datasets of an h5 file, of the same size."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"file not found: {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [key for key in ("image", "label") if key not in f]
+            if missing:
+                raise DatasetError(f"{path} has no dataset {missing} (expected 'image' and 'label')")
+            image, label = np.asarray(f["image"], dtype=np.float32), np.asarray(f["label"])
+    except (OSError, KeyError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    if image.shape != label.shape:
+        raise DatasetError(f"{path}: label has size {label.shape}, image has size {image.shape}")
+    return image, label
 
 
 def read_picture(path: str) -> np.ndarray:

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import os
 
-import h5py
 import nibabel as nib
 import numpy as np
 
 from ..atomic import atomic_write
-from .files import binary_mask, find_folder, is_current, to_nifti
+from .files import binary_mask, find_folder, is_current, read_h5_pair, to_nifti
 from .folder import LIST_FILES, read_list
 from .splits import Case, DatasetError
 
@@ -51,16 +50,7 @@ def _select(case_ids: list[str], lists: dict[str, list[str]], where: str) -> lis
 
 
 def read_h5_volume(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [key for key in ("image", "label") if key not in f]
-            if missing:
-                raise DatasetError(f"{path} has no dataset {missing} (expected 'image' and 'label')")
-            image, label = np.asarray(f["image"], dtype=np.float32), np.asarray(f["label"])
-    except (OSError, KeyError) as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
-    if image.shape != label.shape:
-        raise DatasetError(f"{path}: label has size {label.shape}, image has size {image.shape}")
+    image, label = read_h5_pair(path)
     return image, binary_mask(label, path, foreground=(1,))
 
 

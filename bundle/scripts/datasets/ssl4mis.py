@@ -20,29 +20,13 @@ import nibabel as nib
 import numpy as np
 
 from ..atomic import atomic_write
-from .files import find_folder, is_current
+from .files import find_folder, is_current, read_h5_pair
 from .folder import read_list
 from .splits import Case, DatasetError
 
 LISTS = {"validation": "val.list", "test": "test.list"}
 SLICE_NAME = re.compile(r"^(.+)_slice_(\d+)$")
 PATIENT = re.compile(r"^(patient\d+)")
-
-
-def _read_h5(path: str) -> tuple[np.ndarray, np.ndarray]:
-    if not os.path.isfile(path):
-        raise DatasetError(f"file not found: {path}")
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [key for key in ("image", "label") if key not in f]
-            if missing:
-                raise DatasetError(f"{path} has no dataset {missing} (expected 'image' and 'label')")
-            image, label = np.asarray(f["image"], dtype=np.float32), np.asarray(f["label"])
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
-    if image.shape != label.shape:
-        raise DatasetError(f"{path}: label has size {label.shape}, image has size {image.shape}")
-    return image, label
 
 
 def _group(name: str, path: str) -> str:
@@ -57,7 +41,7 @@ def _write_slices(source: str, names: list[str], output_dir: str, cut: bool) -> 
     targets = [(os.path.join(output_dir, "images", f"{n}.nii.gz"), os.path.join(output_dir, "masks", f"{n}.nii.gz"))
                for n in names]
     if not all(is_current(t, source) for pair in targets for t in pair):
-        image, label = _read_h5(source)
+        image, label = read_h5_pair(source)
         if image.ndim != (3 if cut else 2):
             raise DatasetError(f"{source} has {image.ndim} axes; expected {'a volume (z, y, x)' if cut else 'a slice (y, x)'}")
         for z, (image_path, mask_path) in enumerate(targets):
