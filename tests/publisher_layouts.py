@@ -119,28 +119,44 @@ def write_la_challenge(root, num_cases=8, shape=(20, 28, 30), seed=0):
     return ids
 
 
-def write_decathlon_heart(root, num_cases=8, shape=(30, 28, 20), seed=0):
-    """Task02_Heart/dataset.json, imagesTr/la_NNN.nii.gz, labelsTr/la_NNN.nii.gz, imagesTs/."""
+def write_decathlon(root, task, prefix, labels, modalities=("MRI",), num_cases=8, num_test=1, shape=(30, 28, 20),
+                    spacing=(1.25, 1.25, 1.37), seed=0):
+    """<task>/dataset.json (``modality``, ``labels`` {"0": name}, ``training``, ``test``), imagesTr/<prefix>_NNN.nii.gz
+    (4D, channels last, for several modalities), labelsTr/ (0..K-1 blobs), imagesTs/ (the unlabeled test images)."""
     import nibabel as nib
 
     rng = np.random.default_rng(seed)
-    folder = root / "Task02_Heart"
+    folder = root / task
     for sub in ("imagesTr", "labelsTr", "imagesTs"):
         (folder / sub).mkdir(parents=True)
-    training = []
-    affine = np.diag([1.25, 1.25, 1.37, 1.0])
-    for i in range(num_cases):
-        name = f"la_{i + 3:03d}.nii.gz"
-        label = _blob(shape, rng)
-        nib.save(nib.Nifti1Image((rng.normal(0, 50, shape) + 300.0 * label).astype(np.float32), affine),
-                 folder / "imagesTr" / name)
-        nib.save(nib.Nifti1Image(label, affine), folder / "labelsTr" / name)
-        training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-    nib.save(nib.Nifti1Image(rng.normal(0, 50, shape).astype(np.float32), affine), folder / "imagesTs" / "la_001.nii.gz")
-    manifest = {"name": "LeftAtrium", "modality": {"0": "MRI"}, "labels": {"0": "background", "1": "left atrium"},
-                "numTraining": num_cases, "numTest": 1, "training": training, "test": ["./imagesTs/la_001.nii.gz"]}
+    affine, training, tests = np.diag([*spacing, 1.0]), [], []
+    for i in range(num_cases + num_test):
+        name = f"{prefix}_{i:03d}.nii.gz"
+        label = np.minimum(sum(_blob(shape, rng) * k for k in range(1, len(labels))), len(labels) - 1).astype(np.uint8)
+        channels = [rng.normal(0, 50, shape) + (300.0 - 60 * c) * (label > 0) for c in range(len(modalities))]
+        image = (channels[0] if len(channels) == 1 else np.stack(channels, -1)).astype(np.float32)
+        if i < num_cases:
+            nib.save(nib.Nifti1Image(image, affine), folder / "imagesTr" / name)
+            nib.save(nib.Nifti1Image(label, affine), folder / "labelsTr" / name)
+            training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+        else:
+            nib.save(nib.Nifti1Image(image, affine), folder / "imagesTs" / name)
+            tests.append(f"./imagesTs/{name}")
+    manifest = {"name": task, "modality": dict(enumerate(modalities)), "labels": dict(enumerate(labels)),
+                "numTraining": num_cases, "numTest": num_test, "training": training, "test": tests}
     (folder / "dataset.json").write_text(json.dumps(manifest, indent=2))
     return folder
+
+
+def write_decathlon_heart(root, **options):
+    """Task02_Heart: one MRI channel, background and left atrium."""
+    return write_decathlon(root, "Task02_Heart", "la", ["background", "left atrium"], **options)
+
+
+def write_decathlon_multimodal(root, **options):
+    """Task05_Prostate-like: two modalities (4D NIfTI), three labels, two test images."""
+    return write_decathlon(root, "Task05_Prostate", "prostate", ["background", "PZ", "TZ"], modalities=("T2", "ADC"),
+                           num_test=2, shape=(14, 12, 10), spacing=(0.6, 0.6, 3.6), **options)
 
 
 def _sitk_volume(array, spacing=(1.5, 1.5, 2.0)):
@@ -180,28 +196,19 @@ def write_nnunet(root, num_train=8, num_unlabeled=2, num_test=2, channels=2, end
     return folder
 
 
-def write_decathlon_multimodal(root, num_cases=8, shape=(14, 12, 10), seed=0):
-    """Task05_Prostate-like: dataset.json (2 modalities, 3 labels), imagesTr as 4D NIfTI (x, y, z, channel)."""
-    import nibabel as nib
-
+def write_nnunet_rgb(root, num_cases=10, size=(24, 28), seed=0):
+    """Dataset120_Roads-like 2D dataset: imagesTr/<case>_0000.png holding RGB (nnU-Net's one exception to a file
+    per channel, with channel_names R, G, B), labelsTr/<case>.png (0 background, 1 road)."""
     rng = np.random.default_rng(seed)
-    folder = root / "Task05_Prostate"
-    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+    folder = root / "Dataset120_Roads"
+    for sub in ("imagesTr", "labelsTr"):
         (folder / sub).mkdir(parents=True)
-    affine, training = np.diag([0.6, 0.6, 3.6, 1.0]), []
-    for i in range(num_cases + 2):
-        name = f"prostate_{i:02d}.nii.gz"
-        label = np.minimum(_blob(shape, rng) + _blob(shape, rng) * 2, 2).astype(np.uint8)
-        image = np.stack([rng.normal(0, 20, shape) + (50 + 40 * c) * (label > 0) for c in range(2)], -1)
-        if i < num_cases:
-            nib.save(nib.Nifti1Image(image.astype(np.float32), affine), folder / "imagesTr" / name)
-            nib.save(nib.Nifti1Image(label, affine), folder / "labelsTr" / name)
-            training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-        else:
-            nib.save(nib.Nifti1Image(image.astype(np.float32), affine), folder / "imagesTs" / name)
-    manifest = {"name": "PROSTATE", "modality": {"0": "T2", "1": "ADC"},
-                "labels": {"0": "background", "1": "PZ", "2": "TZ"}, "numTraining": num_cases, "numTest": 2,
-                "training": training, "test": [f"./imagesTs/prostate_{i:02d}.nii.gz" for i in (num_cases, num_cases + 1)]}
+    for i in range(num_cases):
+        label = _blob(size, rng)
+        Image.fromarray(_rgb(label, rng)).save(folder / "imagesTr" / f"road_{i:03d}_0000.png")
+        Image.fromarray(label).save(folder / "labelsTr" / f"road_{i:03d}.png")
+    manifest = {"channel_names": {"0": "R", "1": "G", "2": "B"}, "labels": {"background": 0, "road": 1},
+                "numTraining": num_cases, "file_ending": ".png"}
     (folder / "dataset.json").write_text(json.dumps(manifest, indent=2))
     return folder
 

@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from PIL import Image
 
 import publisher_layouts as layouts
 from helpers import groups
@@ -63,6 +64,17 @@ def test_nnunet_checks_its_manifest_and_channels(tmp_path):
         prepare("nnunet", folder, tmp_path / "p")
 
 
+def test_nnunet_rgb_pictures_keep_their_channels_in_one_file(tmp_path):
+    folder = layouts.write_nnunet_rgb(tmp_path / "raw")
+    d = prepare("nnunet", folder, tmp_path / "prepared", label_fraction=50)
+    assert all(i["image"].endswith("_0000.png") for part in d.values() for i in part)  # used in place
+    one_iteration(tmp_path, [], folder, dataset_layout="nnunet", num_classes=2, image_channels=3, spatial_size=[32, 32])
+    os.remove(folder / "imagesTr" / "road_004_0000.png")  # a second channel file where the first is missing
+    Image.fromarray(np.zeros((24, 28), np.uint8)).save(folder / "imagesTr" / "road_004_0001.png")
+    with pytest.raises(DatasetError, match=r"case road_004 in .*imagesTr has channels \[1\]; .* declares 3"):
+        prepare("nnunet", folder, tmp_path / "prepared")
+
+
 def test_nnunet_mha_files_are_converted_and_errors_name_the_source(tmp_path):
     folder = layouts.write_nnunet(tmp_path / "raw", channels=1, ending=".mha")
     d = prepare("nnunet", folder, tmp_path / "prepared", label_fraction=100)
@@ -81,7 +93,7 @@ def test_nnunet_mha_files_are_converted_and_errors_name_the_source(tmp_path):
 def test_any_decathlon_task_with_its_test_images_as_unlabeled(tmp_path):
     folder = layouts.write_decathlon_multimodal(tmp_path / "msd")
     d = prepare("decathlon", folder, tmp_path / "prepared", label_fraction=100)
-    assert {"prostate_08", "prostate_09"} == names(d["unlabeled"])  # the manifest's test images
+    assert {"prostate_008", "prostate_009"} == names(d["unlabeled"])  # the manifest's test images
     assert len(d["test"]) == 2 and len(d["validation"]) == 1 and len(d["labeled"]) == 5
     with pytest.raises(DatasetError, match=r"declares 3 labels"):
         prepare("decathlon", folder, tmp_path / "p", num_classes=4)

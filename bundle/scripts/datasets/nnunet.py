@@ -2,9 +2,10 @@
 ``labels`` (``{"background": 0, ...}``) and ``file_ending``; ``imagesTr/<case>_<XXXX><file_ending>`` (one
 file per channel), ``labelsTr/<case><file_ending>``, ``imagesTs/`` and, where kept, ``labelsTs/``.
 
-* a one-channel image in a format MONAI reads (NIfTI, PNG, ...) is used in place; the channels of a 3D case
-  are stacked into one NIfTI (channels last, as the Decathlon ships them), and NRRD/MHA files are converted
-  to NIfTI, into ``<output_dir>/images`` and ``labels``;
+* a one-file image in a format MONAI reads (NIfTI, PNG, ...) is used in place, an RGB picture (``_0000.png``
+  with three channels, nnU-Net's one exception) too; the channels of a 3D case are stacked into one NIfTI
+  (channels last, as the Decathlon ships them), and NRRD/MHA files are converted to NIfTI, into
+  ``<output_dir>/images`` and ``labels``;
 * training images without a label are unlabeled; test images with a label (``labelsTs``) form the test
   split, those without join training as unlabeled images (``test_images_unlabeled: false`` leaves them out);
 * every case is its own group unless ``group_pattern`` groups case ids (as in the folder layout);
@@ -21,7 +22,7 @@ import SimpleITK as sitk
 from ..atomic import atomic_write
 from ..flags import as_bool
 from .decathlon import label_values, read_manifest
-from .files import is_current, needs_conversion, read_simpleitk, to_nifti
+from .files import PICTURE_EXTENSIONS, is_current, needs_conversion, read_simpleitk, to_nifti
 from .folder import grouping
 from .splits import Case, DatasetError
 
@@ -37,13 +38,14 @@ def _channel_files(folder: str, ending: str, num_channels: int, path: str) -> di
         if match is None:
             raise DatasetError(f"{os.path.join(folder, name)} is not named <case>_<4-digit channel>{ending}")
         channels.setdefault(match.group(1), {})[int(match.group(2))] = os.path.join(folder, name)
+    rgb = ending.lower() in PICTURE_EXTENSIONS  # nnU-Net's one exception: an RGB picture holds its channels
     for case, files in channels.items():
-        if sorted(files) != list(range(num_channels)):
+        if sorted(files) != list(range(num_channels)) and not (rgb and sorted(files) == [0]):
             raise DatasetError(
                 f"case {case} in {folder} has channels {sorted(files)}; {path} declares {num_channels} "
                 f"(files {case}_0000{ending} .. {case}_{num_channels - 1:04d}{ending})."
             )
-    return {case: [files[c] for c in range(num_channels)] for case, files in channels.items()}
+    return {case: [files[c] for c in sorted(files)] for case, files in channels.items()}
 
 
 def _stacked(files: list[str], target: str) -> str:
