@@ -15,8 +15,8 @@ import os
 
 from monai.data import load_decathlon_datalist
 
-from .files import find_folder
 from ..flags import as_bool
+from .files import find_folder
 from .folder import grouping
 from .splits import Case, DatasetError
 
