@@ -18,8 +18,6 @@ ACDC = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "AC
 
 def folder_datalist(root, num_classes, label_fraction=100.0, seed=0, check=True, **options):
     """The generic folder layout through ``prepare``; the datalist JSON goes to a fresh folder."""
-    import tempfile
-
     return prepare(
         "folder", root, tempfile.mkdtemp(), num_classes=num_classes, label_fraction=label_fraction, seed=seed,
         check=check, options=options,
@@ -189,3 +187,77 @@ def test_label_fraction_may_carry_a_percent_sign_and_nonsense_is_refused(tmp_pat
     assert folder_datalist(str(tmp_path), 3, label_fraction="10%") == folder_datalist(str(tmp_path), 3, label_fraction=10)
     with pytest.raises(DatasetError, match="label_fraction must be a number of percent such as 5, got 'ten'"):
         folder_datalist(str(tmp_path), 3, label_fraction="ten")
+
+
+def _mask_of(item):
+    return np.asarray(Image.open(item["label"]))
+
+
+def test_masks_saved_as_other_values_are_mapped_with_mask_values(tmp_path):
+    names = write_folder_dataset(tmp_path, num_images=10, num_classes=2)
+    labels = {name: np.asarray(Image.open(tmp_path / "masks" / f"{name}.png")) for name in names}
+    for name, label in labels.items():  # binary masks as image editors save them: 0/255
+        Image.fromarray(label * 255).save(tmp_path / "masks" / f"{name}.png")
+    Image.fromarray(np.stack([labels["case001"] * 255] * 3, -1)).save(tmp_path / "masks" / "case001.png")  # grey as RGB
+    with pytest.raises(DatasetError, match=r"label values \[255\] outside 0\.\.1 .*'mask_values': \[0, 255\]"):
+        folder_datalist(str(tmp_path), 2)
+
+    out = tempfile.mkdtemp()
+    for mask_values, expected in (([0, 255], labels), ([255, 0], {n: 1 - label for n, label in labels.items()})):
+        d = prepare("folder", str(tmp_path), out, num_classes=2, options={"mask_values": mask_values})
+        items = [i for part in ("labeled", "validation", "test") for i in d[part]]
+        assert len(items) == 10
+        for item in items:  # each mapping its own folder: a new mapping never reuses the last one's files
+            name = os.path.splitext(os.path.basename(item["label"]))[0]
+            assert os.path.dirname(item["label"]) == os.path.join(out, "masks-" + "-".join(map(str, mask_values)))
+            np.testing.assert_array_equal(_mask_of(item), expected[name])
+
+
+def test_mask_values_refuse_unlisted_values_colour_masks_and_bad_lists(tmp_path):
+    names = write_folder_dataset(tmp_path, num_images=8, num_classes=2)
+    for name in names:
+        mask = np.asarray(Image.open(tmp_path / "masks" / f"{name}.png"))
+        Image.fromarray(mask * 255).save(tmp_path / "masks" / f"{name}.png")
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "masks" / "case004.png")
+    with pytest.raises(DatasetError, match=r"case004\.png has values \[128\] that mask_values \[0, 255\] does not list"):
+        folder_datalist(str(tmp_path), 2, mask_values=[0, 255])
+    noisy = np.full((16, 16), 255, np.uint8)
+    noisy[:4] = 3
+    os.remove(tmp_path / "masks" / "case004.png")
+    Image.fromarray(noisy).save(tmp_path / "masks" / "case004.jpg", quality=100)
+    with pytest.raises(DatasetError, match=r"case004\.jpg has values \[.* JPEG blurs mask values: save masks as PNG"):
+        folder_datalist(str(tmp_path), 2, mask_values=[0, 255])
+    os.remove(tmp_path / "masks" / "case004.jpg")
+    colour = np.zeros((16, 16, 3), np.uint8)
+    colour[..., 0] = 255
+    Image.fromarray(colour).save(tmp_path / "masks" / "case004.png")
+    with pytest.raises(DatasetError, match=r"case004\.png is a colour picture"):
+        folder_datalist(str(tmp_path), 2, mask_values=[0, 255])
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "masks" / "case004.png")
+    d = folder_datalist(str(tmp_path), 2, mask_values="0,255")  # as a command-line option gives it
+    assert all("masks-0-255" in i["label"] for i in d["labeled"])
+    for bad in ([0, 0], [255], [0, 1.5], "0,x", 255):
+        with pytest.raises(DatasetError, match="mask_values must list the distinct integer value of each class"):
+            folder_datalist(str(tmp_path), 2, mask_values=bad)
+
+
+def test_mask_values_map_nifti_masks_on_their_grid(tmp_path):
+    import nibabel as nib
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    affine = np.diag([0.7, 0.8, 2.0, 1.0])
+    affine[:3, 3] = [10.0, -5.0, 3.0]
+    labels = {}
+    for i in range(6):
+        labels[f"c{i}"] = rng.integers(0, 3, (12, 10, 4)).astype(np.uint8)
+        nib.save(nib.Nifti1Image(labels[f"c{i}"].astype(np.float32), affine), tmp_path / "images" / f"c{i}.nii.gz")
+        nib.save(nib.Nifti1Image(labels[f"c{i}"] * np.int16(100), affine), tmp_path / "masks" / f"c{i}.nii.gz")
+    d = folder_datalist(str(tmp_path), 3, mask_values=[0, 100, 200])
+    for item in (i for part in ("labeled", "validation", "test") for i in d[part]):
+        mapped = nib.load(item["label"])
+        name = os.path.basename(item["label"]).split(".")[0]
+        np.testing.assert_array_equal(np.asarray(mapped.dataobj), labels[name])
+        np.testing.assert_allclose(mapped.affine, affine)
+        assert mapped.get_data_dtype() == np.uint8

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 
 import h5py
+import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 from monai.transforms import LoadImage
@@ -85,6 +86,49 @@ def binary_mask(values: np.ndarray, path: str, foreground: Collection[int]) -> n
     return (values != 0).astype(np.uint8)
 
 
+def class_values(mask_values: Sequence[int] | str) -> list[int]:
+    """``mask_values`` checked: the distinct integers that store classes 0, 1, ... (2 to 256 of them); a
+    string (``"0,255"`` or ``"[0, 255]"``, as command-line options give it) is read as such a list."""
+    values = mask_values
+    if isinstance(values, str):
+        try:
+            values = [int(v) for v in values.strip().strip("[]").split(",")]
+        except ValueError:
+            values = None
+    if not isinstance(values, (list, tuple)) or not 2 <= len(values) <= 256 or len(set(values)) != len(values) or any(
+        isinstance(v, bool) or not isinstance(v, int) for v in values
+    ):
+        raise DatasetError(
+            f"mask_values must list the distinct integer value of each class, background first (e.g. [0, 255]), "
+            f"got {mask_values!r}."
+        )
+    return list(values)
+
+
+def mapped_labels(values: np.ndarray, path: str, mask_values: Sequence[int]) -> np.ndarray:
+    """The label map (uint8) of a mask that stores class k as ``mask_values[k]``; a picture whose colour
+    channels are all equal (grey saved as RGB or RGBA) counts as grey. A value not listed, or a colour
+    mask, is an error naming ``path``."""
+    if values.ndim == 3 and values.shape[-1] in (3, 4) and is_picture(path):
+        colour = values[..., :3]
+        if np.any(colour != colour[..., :1]):
+            raise DatasetError(
+                f"mask {path} is a colour picture; save each mask as one grey channel holding mask_values."
+            )
+        values = colour[..., 0]
+    unlisted = sorted(set(np.unique(values).tolist()) - set(mask_values))
+    if unlisted:
+        lossy = path.lower().endswith((".jpg", ".jpeg"))
+        raise DatasetError(
+            f"mask {path} has values {unlisted[:10]} that mask_values {list(mask_values)} does not list "
+            "(class k is stored as mask_values[k])." + (" JPEG blurs mask values: save masks as PNG." if lossy else "")
+        )
+    labels = np.zeros(values.shape, np.uint8)
+    for label, value in enumerate(mask_values):
+        labels[values == value] = label
+    return labels
+
+
 def is_current(target: str, source: str) -> bool:
     """``target`` exists and is not older than ``source`` (a conversion can be skipped)."""
     return os.path.isfile(target) and os.path.getmtime(target) >= os.path.getmtime(source)
@@ -140,6 +184,28 @@ def to_nifti(source: str, target: str, voxels: Callable[[np.ndarray], np.ndarray
     return convert(source, target, write)
 
 
+def map_mask(source: str, target: str, mask_values: Sequence[int]) -> str:
+    """``target`` from the mask ``source`` with ``mapped_labels``, unless current: a PNG for a picture (rows
+    and columns as stored), a NIfTI for a NIfTI or a file ``to_nifti`` converts (geometry kept)."""
+    if needs_conversion(source):
+        return to_nifti(source, target, lambda voxels: mapped_labels(voxels, source, mask_values))
+
+    def write(tmp: str) -> None:
+        if is_picture(source):
+            save_png(mapped_labels(read_picture(source), source, mask_values), tmp)
+            return
+        try:
+            image = nib.load(source)
+            voxels = np.asanyarray(image.dataobj)
+        except Exception as error:  # any reader failure: report which file
+            raise DatasetError(f"cannot read {source}: {error}") from error
+        mapped = nib.Nifti1Image(mapped_labels(voxels, source, mask_values), image.affine, image.header)
+        mapped.set_data_dtype(np.uint8)
+        nib.save(mapped, tmp)
+
+    return convert(source, target, write)
+
+
 def converted_stem(path: str) -> str:
     """The name a converted file keeps: a folder's name, or the file name without its extension."""
     name = os.path.basename(os.path.normpath(path))
@@ -155,7 +221,7 @@ def save_png(mask: np.ndarray, path: str) -> None:
 PICTURE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def _is_picture(path: str) -> bool:
+def is_picture(path: str) -> bool:
     return path.lower().endswith(PICTURE_EXTENSIONS)
 
 
@@ -175,7 +241,7 @@ def check_items(items: Sequence[dict], num_classes: int) -> None:
         if "label" not in item:
             continue
         image_name, mask_name = _shown(item, "image"), _shown(item, "label")
-        if _is_picture(item["image"]) != _is_picture(item["label"]):
+        if is_picture(item["image"]) != is_picture(item["label"]):
             raise DatasetError(
                 f"mask {mask_name} and its image {image_name} are of different kinds (a picture and a "
                 "volume), which store rows and columns in different orders: a square mask would be silently "
@@ -188,9 +254,15 @@ def check_items(items: Sequence[dict], num_classes: int) -> None:
         bad = values[(values < 0) | (values >= num_classes) | (values != np.round(values))]
         if bad.size:
             shown = [int(v) if v == round(v) else float(v) for v in bad.tolist()]
+            present = [int(v) for v in values.tolist()] if not np.any(values != np.round(values)) else None
+            hint = (
+                f" If the masks store each class as another value, list those values, background first: with "
+                f"the folder layout, --dataset_options \"{{'mask_values': {present}}}\" (this mask's values)."
+                if present and len(present) <= 16 else ""
+            )
             raise DatasetError(
                 f"mask {mask_name} has label values {shown} outside 0..{num_classes - 1} "
-                f"(num_classes={num_classes})."
+                f"(num_classes={num_classes}).{hint}"
             )
 
 

@@ -9,7 +9,10 @@
   character or the end), else it is a case of its own. With a training list, images of no listed id are
   ignored; without one, they form the training split;
 * ``group_pattern`` (a regular expression; its first group, or the whole match) maps a case id to a group
-  (e.g. a patient), so that a group never straddles two splits or the labeled/unlabeled boundary.
+  (e.g. a patient), so that a group never straddles two splits or the labeled/unlabeled boundary;
+* ``mask_values`` lists the value that stores each class, background first, for masks that are not label
+  maps 0..K-1 (``[0, 255]``: binary masks saved as 0/255); the masks are then mapped into
+  ``<output_dir>/masks-<values>``, a folder of its own for each mapping.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from .files import SIMPLEITK_EXTENSIONS, converted_stem, needs_conversion, to_nifti
+from .files import SIMPLEITK_EXTENSIONS, class_values, converted_stem, is_picture, map_mask, needs_conversion, to_nifti
 from .splits import Case, DatasetError
 
 IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -110,6 +113,7 @@ def find_cases(
     group_pattern: str | None = None,
     image_folder: str = "images",
     mask_folder: str = "masks",
+    mask_values: Sequence[int] | None = None,
 ) -> tuple[list[Case], dict[str, list[str]]]:
     """The cases of a folder dataset and the groups its list files assign to each split.
 
@@ -118,6 +122,7 @@ def find_cases(
     """
     if not os.path.isdir(root):
         raise DatasetError(f"dataset folder not found: {root}")
+    mask_values = class_values(mask_values) if mask_values is not None else None
     image_dir, mask_dir = os.path.join(root, image_folder), os.path.join(root, mask_folder)
     if not os.path.isdir(image_dir):
         raise DatasetError(f"no '{image_folder}' folder in {root} (expected {image_folder}/ and {mask_folder}/)")
@@ -149,21 +154,31 @@ def find_cases(
                 raise DatasetError(f"{path}: no image in {image_dir} matches id '{case}'")
 
     group_of = grouping(group_pattern)
-    def readable(path: str | None, kind: str) -> str | None:
-        if path is None or not needs_conversion(path):
-            return path
+
+    def written(source: str, folder: str, name: str) -> str:
         if output_dir is None:
-            raise DatasetError(f"{path} must be converted to NIfTI, but no output folder was given.")
-        return to_nifti(path, os.path.join(output_dir, kind, f"{converted_stem(path)}.nii.gz"))
+            raise DatasetError(f"{source} must be converted, but no output folder was given.")
+        return os.path.join(output_dir, folder, name)
+
+    def readable_mask(mask: str, stem: str) -> str:
+        if mask_values is not None:
+            folder = "masks-" + "-".join(str(v) for v in mask_values)
+            name = stem + (".png" if is_picture(mask) else ".nii.gz")
+            return map_mask(mask, written(mask, folder, name), mask_values)
+        return to_nifti(mask, written(mask, "masks", f"{stem}.nii.gz")) if needs_conversion(mask) else mask
 
     cases = []
     for case, stems in stems_of.items():
         for stem in stems:
             image, label = images[stem], masks.get(stem)
+            readable_image = image
+            if needs_conversion(image):
+                readable_image = to_nifti(image, written(image, "images", f"{stem}.nii.gz"))
+            readable_label = readable_mask(label, stem) if label is not None else None
             cases.append(Case(
-                image=readable(image, "images"), label=readable(label, "masks"), group=group_of(case), volume=case,
-                image_source=image if needs_conversion(image) else None,
-                label_source=label if label and needs_conversion(label) else None,
+                image=readable_image, label=readable_label, group=group_of(case), volume=case,
+                image_source=image if readable_image != image else None,
+                label_source=label if readable_label != label else None,
             ))
     splits = {name: list(dict.fromkeys(group_of(case) for case in ids)) for name, ids in lists.items()}
     return cases, splits
