@@ -261,3 +261,21 @@ def test_mask_values_map_nifti_masks_on_their_grid(tmp_path):
         np.testing.assert_array_equal(np.asarray(mapped.dataobj), labels[name])
         np.testing.assert_allclose(mapped.affine, affine)
         assert mapped.get_data_dtype() == np.uint8
+
+
+def test_masks_named_with_a_suffix_pair_up_with_mask_suffix(tmp_path):
+    names = write_folder_dataset(tmp_path, num_images=12)
+    for name in names:
+        os.rename(tmp_path / "masks" / f"{name}.png", tmp_path / "masks" / f"{name}_mask.png")
+    os.remove(tmp_path / "masks" / "case003_mask.png")
+    with pytest.raises(DatasetError, match=r"mask without an image: .*case000_mask\.png \(11 in all\); for masks named "
+                                           r"<image>_mask: --dataset_options \"\{'mask_suffix': '_mask'\}\""):
+        folder_datalist(str(tmp_path), 3)
+    d = folder_datalist(str(tmp_path), 3, mask_suffix="_mask")
+    pairs = {os.path.basename(i["image"]): os.path.basename(i["label"]) for p in ("labeled", "validation", "test")
+             for i in d[p]}
+    assert len(pairs) == 11 and all(label == image.replace(".png", "_mask.png") for image, label in pairs.items())
+    assert "case003.png" in {os.path.basename(i["image"]) for i in d["unlabeled"]}
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "masks" / "case003.png")
+    with pytest.raises(DatasetError, match=r"mask .*case003\.png does not end in mask_suffix '_mask'"):
+        folder_datalist(str(tmp_path), 3, mask_suffix="_mask")

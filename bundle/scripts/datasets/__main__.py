@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                    help="a reader option, e.g. subset=human (hmeps), group_pattern=... (folder, decathlon, nnunet), "
-                        "mask_values=0,255 (folder)")
+                        "mask_values=0,255 and mask_suffix=_mask (folder)")
     p.add_argument("--no-check", action="store_true", help="skip reading every file")
     d = commands.add_parser("download", help="download and unpack where the publisher allows it")
     d.add_argument("dataset", choices=sorted(SOURCES))

@@ -10,6 +10,7 @@
   ignored; without one, they form the training split;
 * ``group_pattern`` (a regular expression; its first group, or the whole match) maps a case id to a group
   (e.g. a patient), so that a group never straddles two splits or the labeled/unlabeled boundary;
+* ``mask_suffix`` names masks ``<image stem><suffix>`` (``"_mask"``: ``case1.png`` and ``case1_mask.png``);
 * ``mask_values`` lists the value that stores each class, background first, for masks that are not label
   maps 0..K-1 (``[0, 255]``: binary masks saved as 0/255); the masks are then mapped into
   ``<output_dir>/masks-<values>``, a folder of its own for each mapping.
@@ -89,6 +90,28 @@ def _case_of(stem: str, ids: Sequence[str]) -> str | None:
     return best
 
 
+def _without_suffix(masks: dict[str, str], suffix: str) -> dict[str, str]:
+    """``{image stem: path}`` of masks named ``<image stem><suffix>``; a mask without the suffix is an error."""
+    unsuffixed = [path for stem, path in masks.items() if not stem.endswith(suffix)]
+    if unsuffixed:
+        raise DatasetError(f"mask {unsuffixed[0]} does not end in mask_suffix '{suffix}' ({len(unsuffixed)} in all)")
+    return {stem[: -len(suffix)]: path for stem, path in masks.items()}
+
+
+def _suffix_hint(orphans: Sequence[str], images: dict[str, str]) -> str:
+    """Where the first orphan masks' stems are images' stems plus one common suffix, the option that says so."""
+    suffixes = set()
+    for orphan in orphans[:20]:
+        owners = [stem for stem in images if orphan.startswith(stem) and len(orphan) > len(stem)]
+        if not owners:
+            return ""
+        suffixes.add(orphan[len(max(owners, key=len)) :])
+    if len(suffixes) != 1:
+        return ""
+    suffix = suffixes.pop()
+    return f"; for masks named <image>{suffix}: --dataset_options \"{{'mask_suffix': '{suffix}'}}\""
+
+
 def grouping(group_pattern: str | None) -> Callable[[str], str]:
     """Case id -> group: the first group of ``group_pattern`` (or its whole match), the id itself without one."""
     pattern = re.compile(group_pattern) if group_pattern else None
@@ -114,6 +137,7 @@ def find_cases(
     image_folder: str = "images",
     mask_folder: str = "masks",
     mask_values: Sequence[int] | None = None,
+    mask_suffix: str | None = None,
 ) -> tuple[list[Case], dict[str, list[str]]]:
     """The cases of a folder dataset and the groups its list files assign to each split.
 
@@ -130,9 +154,13 @@ def find_cases(
     if not images:
         raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS + SIMPLEITK_EXTENSIONS)}, DICOM) in {image_dir}")
     masks = images_by_stem(mask_dir, convertible=True) if os.path.isdir(mask_dir) else {}
+    if mask_suffix:
+        masks = _without_suffix(masks, mask_suffix)
     orphans = sorted(set(masks) - set(images))
     if orphans:
-        raise DatasetError(f"mask without an image: {masks[orphans[0]]} ({len(orphans)} in all)")
+        raise DatasetError(
+            f"mask without an image: {masks[orphans[0]]} ({len(orphans)} in all)" + _suffix_hint(orphans, images)
+        )
 
     given = {"train": train_list, "validation": val_list, "test": test_list}
     list_paths = {}
