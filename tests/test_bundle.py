@@ -234,3 +234,43 @@ def test_a_misspelled_option_stops_the_run_before_anything_is_written(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert result.returncode != 0 and "did you mean --label_fraction" in result.stderr
     assert not (tmp_path / "eval").exists()
+
+
+class _AlwaysClassOne(torch.nn.Module):
+    """A mask pathway that names class 1 everywhere, whatever the size of its input."""
+
+    num_classes = 3
+
+    def forward(self, image, noise, timesteps):
+        zeros = image[:, :1] * 0  # keeps the image's metadata, as a network's output does
+        return torch.cat([zeros, zeros + 1, zeros], dim=1)
+
+
+def test_the_test_scores_each_prediction_at_its_images_own_size_against_the_mask_file(tmp_path):
+    from monai.transforms import LoadImage
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(20):  # two sizes, neither the training size
+        rows, columns = (24, 40) if i % 2 else (37, 19)
+        mask = rng.integers(0, 3, (rows, columns)).astype(np.uint8)
+        Image.fromarray(mask * 100).save(tmp_path / "images" / f"case{i:02d}.png")
+        Image.fromarray(mask).save(tmp_path / "masks" / f"case{i:02d}.png")
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.yaml"))
+    for key, value in {"dataset_dir": str(tmp_path), "num_classes": 3, "spatial_size": [32, 32],
+                       "output_dir": str(tmp_path / "eval"), "ckpt_dir": str(tmp_path / "models"),
+                       "test#handlers": []}.items():
+        parser[key] = value
+    evaluator = parser.get_parsed_content("test#evaluator")
+    evaluator.network = _AlwaysClassOne()
+    evaluator.run()
+
+    masks = [LoadImage(image_only=True)(item["label"]) for item in parser.get_parsed_content("test_data")]
+    assert {tuple(m.shape) for m in masks} == {(40, 24), (19, 37)}
+    expected = []
+    for mask in masks:  # class 1 everywhere: Dice 2 n1 / (N + n1) for class 1, 0 for class 2
+        n1, n = float((mask == 1).sum()), mask.numel()
+        expected.append([2 * n1 / (n + n1), 0.0])
+    np.testing.assert_allclose(evaluator.state.metric_details["test_dice"].cpu().numpy(), expected, rtol=1e-5)
