@@ -66,7 +66,7 @@ def test_training_writes_model_report_figures_and_logs(trained):
         assert set(report[metric]["per_class"]) == {"class_1", "class_2"}
         assert 0.0 <= report[metric]["mean"] <= 1.0
     figures = sorted(os.listdir(evaluation / "figures"))
-    assert {"pretrain_teacher_epoch_0001.png", "train_pseudo_labels_epoch_0002.png"} <= set(figures)
+    assert {"pretrain_teacher_epoch_0001.png", "train_pseudo_labels_epoch_0002.png", "test_cases.png"} <= set(figures)
     for stage in ("pretrain", "train"):
         assert any(name.startswith("events.out.tfevents") for name in os.listdir(evaluation / "tensorboard" / stage))
     assert "val_mean_dice" in log and "val_mean_iou" in log
