@@ -66,7 +66,8 @@ def test_training_writes_model_report_figures_and_logs(trained):
         assert set(report[metric]["per_class"]) == {"class_1", "class_2"}
         assert 0.0 <= report[metric]["mean"] <= 1.0
     figures = sorted(os.listdir(evaluation / "figures"))
-    assert {"pretrain_teacher_epoch_0001.png", "train_pseudo_labels_epoch_0002.png", "test_cases.png"} <= set(figures)
+    expected = {"pretrain_teacher_epoch_0001.png", "train_pseudo_labels_epoch_0002.png", "test_cases.png"}
+    assert expected <= set(figures)
     for stage in ("pretrain", "train"):
         assert any(name.startswith("events.out.tfevents") for name in os.listdir(evaluation / "tensorboard" / stage))
     assert "val_mean_dice" in log and "val_mean_iou" in log
@@ -157,6 +158,15 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
     mask = np.array(Image.open(tmp_path / "masks" / "case0000_seg.png"))
     assert mask.shape == np.array(Image.open(images / "case0000.png")).shape
     assert set(np.unique(mask)) <= {0, 1, 2}
+
+    command[command.index(str(tmp_path / "masks"))] = str(tmp_path / "valued")  # each class saved as a value of its own
+    result = subprocess.run([*command, "--mask_values", "[50,128,255]"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=HANG_TIMEOUT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in (n for n in written if n.endswith("_seg.png")):
+        classes = np.array(Image.open(tmp_path / "masks" / name))
+        valued = np.array(Image.open(tmp_path / "valued" / name))
+        np.testing.assert_array_equal(valued, np.array([50, 128, 255], np.uint8)[classes])
 
 
 def test_supervised_baseline_overlay(tmp_path):

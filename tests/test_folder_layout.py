@@ -11,6 +11,7 @@ from PIL import Image
 
 from helpers import groups, write_folder_dataset
 from scripts.datasets import prepare
+from scripts.datasets.files import saved_values
 from scripts.datasets.splits import DatasetError
 
 ACDC = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ACDC")
@@ -279,3 +280,11 @@ def test_masks_named_with_a_suffix_pair_up_with_mask_suffix(tmp_path):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "masks" / "case003.png")
     with pytest.raises(DatasetError, match=r"mask .*case003\.png does not end in mask_suffix '_mask'"):
         folder_datalist(str(tmp_path), 3, mask_suffix="_mask")
+
+
+def test_saved_mask_values_give_one_value_per_class_that_a_png_holds():
+    assert saved_values(None, 3) == [0, 1, 2]
+    assert saved_values("[0, 255]", 2) == [0, 255]
+    for bad, classes in (([0, 255], 3), ([0, 256], 2), ([-1, 255], 2)):
+        with pytest.raises(DatasetError, match=r"mask_values .* must give one value in 0\.\.255 for each of the"):
+            saved_values(bad, classes)

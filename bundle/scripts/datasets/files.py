@@ -105,6 +105,20 @@ def class_values(mask_values: Sequence[int] | str) -> list[int]:
     return list(values)
 
 
+def saved_values(mask_values: Sequence[int] | str | None, num_classes: int) -> list[int]:
+    """The value that a saved mask file holds for each of ``num_classes`` classes: ``mask_values`` checked
+    (one per class, in 0..255 as PNG and uint8 hold them), or the class indices where it is None."""
+    if mask_values is None:
+        return list(range(num_classes))
+    values = class_values(mask_values)
+    if len(values) != num_classes or min(values) < 0 or max(values) > 255:
+        raise DatasetError(
+            f"mask_values {values} must give one value in 0..255 for each of the {num_classes} classes "
+            "(num_classes), background first."
+        )
+    return values
+
+
 def mapped_labels(values: np.ndarray, path: str, mask_values: Sequence[int]) -> np.ndarray:
     """The label map (uint8) of a mask that stores class k as ``mask_values[k]``; a picture whose colour
     channels are all equal (grey saved as RGB or RGBA) counts as grey. A value not listed, or a colour
