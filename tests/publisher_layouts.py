@@ -40,6 +40,25 @@ def write_glas(root, num_train=8, num_test_a=3, num_test_b=2, size=(30, 40), see
     return folder
 
 
+def write_glas_png(root, num_train=8, num_test_a=3, num_test_b=2, size=(30, 40), seed=0):
+    """The PNG release (as in HuangQYun/WSSS-Gland-Segmentation): masks (0/255) in UAGlandSeg/labels, the
+    images of the same names spread over splits/{train,val,test}_images, the test masks again in test_labels."""
+    rng = np.random.default_rng(seed)
+    labels, splits = root / "UAGlandSeg" / "labels", root / "UAGlandSeg" / "train_out" / "glas" / "uagland" / "splits"
+    for folder in (labels, *(splits / f"{s}_images" for s in ("train", "val", "test")), splits / "test_labels"):
+        folder.mkdir(parents=True)
+    names = [f"train_{i}" for i in range(1, num_train + 1)]
+    names += [f"testA_{i}" for i in range(1, num_test_a + 1)] + [f"testB_{i}" for i in range(1, num_test_b + 1)]
+    for n, name in enumerate(names):
+        glands = _blob(size, rng) | _blob(size, rng)
+        split = "test" if name.startswith("test") else ("val" if n % 4 == 3 else "train")
+        Image.fromarray(_rgb(glands, rng)).save(splits / f"{split}_images" / f"{name}.png")
+        Image.fromarray(glands * 255).save(labels / f"{name}.png")
+        if split == "test":
+            Image.fromarray(glands * 255).save(splits / "test_labels" / f"{name}.png")
+    return root / "UAGlandSeg"
+
+
 def write_ph2(root, num_images=10, size=(36, 48), seed=0):
     """PH2Dataset/PH2 Dataset images/IMDnnn/IMDnnn_Dermoscopic_Image/IMDnnn.bmp and IMDnnn_lesion (0/255)."""
     rng = np.random.default_rng(seed)

@@ -58,6 +58,30 @@ def test_glas_release(tmp_path):
     one_iteration(tmp_path, ["datasets/glas.yaml"], tmp_path / "GlaS", spatial_size=[32, 32])
 
 
+def test_glas_png_release(tmp_path):
+    root = layouts.write_glas_png(tmp_path / "glas")
+    d = prepare("glas", tmp_path / "glas", tmp_path / "prepared", label_fraction=50)
+    assert len(d["test"]) == 5 and {os.path.basename(i["image"])[:5] for i in d["test"]} == {"testA", "testB"}
+    train = [i for p in ("labeled", "unlabeled", "validation") for i in d[p]]
+    assert len(train) == 8 and all(os.path.basename(i["image"]).startswith("train_") for i in train)
+    assert all("_images" in i["image"] for p in d.values() for i in p)  # never a mask folder's file as an image
+    assert groups(d["validation"]) == {os.path.basename(i["image"])[:-4] for i in d["validation"]}  # per image
+    mask = np.asarray(Image.open(d["test"][0]["label"]))
+    assert set(np.unique(mask)) == {0, 1}  # 0/255 read as background and gland
+    one_iteration(tmp_path, ["datasets/glas.yaml"], tmp_path / "glas", spatial_size=[32, 32])
+    os.remove(root / "labels" / "train_3.png")
+    with pytest.raises(DatasetError, match=r"train_3\.png has no mask .*labels/train_3\.png"):
+        prepare("glas", tmp_path / "glas", tmp_path / "p2")
+    os.remove(root / "train_out" / "glas" / "uagland" / "splits" / "test_images" / "testB_1.png")
+    with pytest.raises(DatasetError, match=r"mask .*labels/testB_1\.png has no image"):
+        prepare("glas", tmp_path / "glas", tmp_path / "p3")
+    os.remove(next(root.rglob("train_3.png")))  # the image whose mask went above
+    os.remove(root / "labels" / "testB_1.png")   # the mask whose image went above
+    Image.fromarray(np.full((30, 40), 7, np.uint8)).save(root / "labels" / "testA_1.png")
+    with pytest.raises(DatasetError, match=r"mask .*labels/testA_1\.png has values \[7\]"):
+        prepare("glas", tmp_path / "glas", tmp_path / "p4")
+
+
 def test_ph2_release(tmp_path):
     layouts.write_ph2(tmp_path / "PH2")
     d = prepare("ph2", tmp_path / "PH2", tmp_path / "prepared", label_fraction=20)
@@ -155,7 +179,10 @@ def test_datalist_json_round_trip_and_command_line(tmp_path, capsys):
 def test_real_la_subset(tmp_path):
     d = prepare("la", os.path.join(SHARED, "LA"), tmp_path / "prepared", num_labeled=4, labeled_selection="first")
     train = groups(d["labeled"]) | groups(d["unlabeled"])
-    assert len(d["labeled"]) == 4 and len(train) + len(groups(d["validation"])) == 20 and len(d["test"]) == 4
+    with open(os.path.join(SHARED, "LA", "train.list")) as f:
+        train_list = [line.strip() for line in f if line.strip()]
+    assert len(train_list) == 76 and len(train) + len(groups(d["validation"])) == 76 and len(d["test"]) == 4
+    assert groups(d["labeled"]) == set(train_list[:4])  # the literature's "4 labeled": the first 4 of the list
     parser = ConfigParser()
     parser.read_config([*[os.path.join(CONFIGS, name) for name in ["train.yaml", *VOLUME_LA]]])
     for key, value in {"dataset_dir": os.path.join(SHARED, "LA"), "output_dir": str(tmp_path / "eval"),
