@@ -29,7 +29,7 @@ from timing import seconds_per_iteration
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "bundle"))  # the bundle's scripts package
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
-METHODS = {"supervised": "supervised", "EM": "em", "CPS": "cps", "UAMT": "uamt", "CCT": "cct", "URPC": "urpc",
+METHODS = {"supervised": "supervised", "EM": "em", "CPS": "cps", "UAMT": "uamt", "CCT": "cct", "URPC": "urpc", "BCP": "bcp",
            "ours": None}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SEMI_SUPERVISED = ("em", "cps", "uamt", "cct", "urpc")
+SEMI_SUPERVISED = ("em", "cps", "uamt", "cct", "urpc", "bcp")
 
 
 def method_overlays(baseline: str | None) -> list[str]:

@@ -18,7 +18,7 @@ from scripts.unet_stages import decode, encode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
-METHODS = ["em", "cps", "uamt", "cct", "urpc"]
+METHODS = ["em", "cps", "uamt", "cct", "urpc", "bcp"]
 
 
 def baseline(method):
@@ -153,6 +153,43 @@ def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(s1, t1))  # the first update copies the student
     assert all(torch.allclose(t, 0.99 * old + 0.01 * s, atol=1e-6) for t, old, s in zip(t2, t1, s2))
     assert 0.0 <= trainer.certain_fraction <= 1.0
+
+
+def test_bcp_student_learns_the_teachers_argmax_inside_the_box(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(baseline("bcp"), **small(tmp_path, tmp_path / "data", max_epochs=1))
+    trainer = parser.get_parsed_content("train#trainer")
+    teacher = parser.get_parsed_content("ema_teacher")
+    segment, mixes = trainer.segment, []
+
+    def teacher_says_class_2(network, images):  # the teacher (only it is called without gradients) says class 2
+        logits = segment(network, images)
+        return torch.nn.functional.one_hot(torch.full_like(logits[:, 0], 2).long(), 3).movedim(-1, 1).float() \
+            if not torch.is_grad_enabled() else logits
+
+    def recorded(labeled, labels, unlabeled, pseudo_labels):
+        mixes.append((labels, pseudo_labels, *mix(labeled, labels, unlabeled, pseudo_labels)))
+        return mixes[-1][2:]
+
+    mix = trainer.copy_paste.mix
+    trainer.segment, trainer.copy_paste.mix = teacher_says_class_2, recorded
+    before = [p.detach().clone() for p in teacher.module.parameters()]
+    trainer.run()
+    labels, pseudo_labels, _, targets, box = mixes[0]
+    assert (pseudo_labels == 2).all()
+    inside = box.bool().expand_as(targets[: box.shape[0]])
+    assert (targets[: box.shape[0]][inside] == 2).all() and (targets[box.shape[0]:][~inside] == 2).all()
+    assert set(trainer.state.output["scalars"]) >= {"loss/supervised", "loss/copy_paste", "lambda"}
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, teacher.module.parameters()))  # followed the student
+
+
+def test_bcp_needs_copy_paste(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(baseline("bcp"), **small(tmp_path, tmp_path / "data", copy_paste=False))
+    with pytest.raises(Exception) as error:
+        parser.get_parsed_content("train#trainer")
+    assert "set copy_paste to true" in str(error.value.__cause__)
 
 
 def test_the_shared_overlay_alone_says_which_overlay_is_missing(tmp_path):

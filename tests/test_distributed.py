@@ -21,7 +21,7 @@ TINY = [
     "--pretrain_epochs", "1", "--max_epochs", "2", "--val_interval", "1", "--rounds", "1",
     "--network_def#channels", "[8,16,16,16]", "--network_def#num_head_channels", "16",
 ]
-BASELINES = {"ours": [], **{m: ["baselines/semi_supervised.yaml", f"baselines/{m}.yaml"] for m in ("cps", "uamt", "cct", "urpc")}}
+BASELINES = {"ours": [], **{m: ["baselines/semi_supervised.yaml", f"baselines/{m}.yaml"] for m in ("cps", "uamt", "cct", "urpc", "bcp")}}
 
 
 def torchrun(tmp_path, processes, configs, *args, worker=False, run_id="training", succeed=True):

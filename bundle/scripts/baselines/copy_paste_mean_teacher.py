@@ -1,0 +1,42 @@
+"""BCP: bidirectional copy-paste with a mean teacher (Bai et al., CVPR 2023), with the copy-paste of ours."""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from ..copy_paste import BidirectionalCopyPaste
+from ..networks import unwrap
+from .base import BaselineTrainer
+
+
+class BidirectionalCopyPasteTrainer(BaselineTrainer):
+    """The student learns the labeled images from their labels, and the unlabeled ones from the bidirectional
+    copy-paste mixes of each with a labeled image (``copy_paste``), whose unlabeled parts have the argmax of
+    the teacher as target. The teacher is an exponential moving average of the student
+    (``torch.optim.swa_utils.AveragedModel``), updated after every step and never trained by gradient.
+
+    This is the student's side of ours with a copy-paste (``CoTrainer`` with ``copy_paste``): the same mixes,
+    boxes, targets and loss terms, weighed by the same ``consistency_weight``, so that the two differ in the
+    teacher alone: ours' co-trained diffusion teacher, here the student's average."""
+
+    def __init__(self, *args, teacher: AveragedModel, copy_paste: BidirectionalCopyPaste | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if copy_paste is None:
+            raise ValueError("BCP trains on copy-paste mixes: set copy_paste to true.")
+        self.teacher = teacher
+        self.copy_paste = copy_paste
+
+    def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int):
+        n = num_labeled
+        with torch.no_grad():
+            pseudo_labels = self.segment(self.teacher.module, images[n:]).argmax(dim=1, keepdim=True)
+        mixed_images, mixed_targets, box = self.copy_paste.mix(images[:n], labels, images[n:], pseudo_labels)
+        logits = self.segment(self.network, torch.cat([images[:n], mixed_images]))
+        mixed_logits = logits[n:]
+        student_logits = torch.cat([logits[:n], self.copy_paste.unmix(mixed_logits, box)])
+        supervised = self.loss_function(logits[:n], labels)
+        return student_logits, supervised, {"copy_paste": self.loss_function(mixed_logits, mixed_targets)}
+
+    def after_step(self) -> None:
+        self.teacher.update_parameters(unwrap(self.network))
