@@ -57,8 +57,8 @@ class CoTrainer(SemiSupervisedTrainer):
       space). ``m_0`` is the teacher's mask; rounds are iterative (``m_{r-1}`` is the last round's mask)
       unless ``reset_rounds``, where every round restarts from ``m_0`` as in the authors' code. With
       ``detach_rounds`` no gradient crosses from one pathway to the next (the mask given to the image pathway
-      and the reconstruction given back are constants), as in the authors' code: the reconstruction loss
-      then trains the image pathway alone and the align loss the mask pathway alone.
+      and the reconstruction given back are constants), as in the authors' code: neither loss reaches the
+      other pathway's call through them (with ``shared_body`` both calls still run the same UNet).
 
     The loss is ``L_sup + fixed terms + lambda (weighted terms)``, ``lambda = consistency_weight(epoch)``.
     ``unsupervised_images`` says which terms lambda weighs:
