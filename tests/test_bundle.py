@@ -214,6 +214,24 @@ def test_variant_overlays_set_the_choices_they_name(tmp_path, variant, detached,
     assert cotrainer.optimizer.param_groups[0]["initial_lr"] == lr and cotrainer.network.shared_body == shared_body
 
 
+def test_authors_variant_counts_epochs_as_its_code_does(tmp_path):
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, c) for c in ["train.yaml", "variants/authors.yaml"]])
+    parser["output_dir"] = str(tmp_path)
+    for key, value in zip(TINY[::2], TINY[1::2]):
+        if key not in ("--epoch_length", "--batch_size"):
+            parser[key[2:]] = json.loads(value)
+    parser["pretrain_epochs"], parser["max_epochs"], parser["label_fraction"] = 30, 40, 20
+    labeled = len(parser.get_parsed_content("datalist")["labeled"])
+    cotrainer, pretrainer = parser.get_parsed_content("train#trainer"), parser.get_parsed_content("pretrain#trainer")
+    assert labeled == 5 and cotrainer.state.epoch_length == 3   # a pass over the labeled images in batches of 2
+    assert cotrainer.data_loader.batch_size == 2                # the unlabeled batch cut to the labeled one
+    assert pretrainer.state.epoch_length == len(pretrainer.data_loader) == 19 // 2   # stage 1: the unlabeled images
+    assert pretrainer.optimizer.param_groups[0]["initial_lr"] == 1e-3
+    stage1, stage2 = parser.get_parsed_content("pretrain#lr_scheduler"), parser.get_parsed_content("train#lr_scheduler")
+    assert (stage1.warmup_epochs, stage1.step_size, stage2.warmup_epochs, stage2.step_size) == (3, 7, 4, 10)
+
+
 def test_a_run_shorter_than_its_validation_interval_tests_its_own_model(tmp_path):
     (tmp_path / "models").mkdir()
     torch.save({}, tmp_path / "models" / "model.pt")
