@@ -11,7 +11,8 @@ import yaml
 from scripts.experiments import runner
 from scripts.experiments.__main__ import main
 from scripts.experiments.aggregate import (
-    best_methods, csv_table, markdown_table, paired_differences, summarise, t_interval,
+    best_methods, contrast, csv_table, markdown_contrasts, markdown_published, markdown_table, paired_differences,
+    summarise, t_interval,
 )
 from scripts.experiments.grid import PresetError, load_preset, preset_names, select, shard
 from scripts.experiments.report import write_report
@@ -63,6 +64,33 @@ def test_tables_mark_the_best_mean_and_pair_differences_by_seed():
     assert rows[1].startswith("acdc,5,ours,ours,dice,3,0.650000,0.050000,") and rows[1].endswith(",1")
 
 
+def test_contrasts_pair_any_two_methods_and_the_published_table_is_set_beside_ours():
+    records = [record("ours", s, d, 0.5) for s, d in ((0, 0.60), (1, 0.70), (2, 0.65))]
+    records += [record("bcp", s, d, 0.4) for s, d in ((0, 0.55), (1, 0.66), (2, 0.64))]
+    records += [record("supervised", s, d, 0.3) for s, d in ((0, 0.50), (1, 0.60))]  # seed 2 missing
+    teacher = contrast(records, "ours", "bcp")["acdc", 5.0, "dice"]   # per seed 0.05, 0.04, 0.01
+    assert teacher.n == 3 and teacher.mean == pytest.approx(0.1 / 3)
+    copy_paste = contrast(records, "bcp", "supervised")["acdc", 5.0, "dice"]   # seeds 0 and 1 only: 0.05, 0.06
+    assert copy_paste.n == 2 and copy_paste.mean == pytest.approx(0.055)
+    table = markdown_contrasts([("ours − BCP: the teacher", contrast(records, "ours", "bcp"))], "acdc", [5.0])
+    assert "| ours − BCP: the teacher | +0.033 ± 0.035 (n=3) | +0.100 ± 0.000 (n=3) |" in table  # Jaccard: 0.1 each
+    published = {"Ours": {5.0: {"dice": (62.0, 1.9)}}}
+    rows = markdown_published(summarise(records), "acdc", {"ours": "ours", "bcp": "BCP"},
+                              {"ours": "Ours"}, published).splitlines()
+    assert rows[0] == "| method | labeled | our Dice | published Dice | ours − published Dice |"
+    assert rows[2].startswith("| ours (Ours) | 5 % | 65.00 ± ") and rows[2].endswith(" (n=3) | 62.00 ± 1.90 | +3.00 |")
+
+
+def test_paper_glas_sets_the_published_table_and_the_attribution_contrasts():
+    preset = load_preset("paper_glas")
+    assert preset.methods["ours"].published == "Ours" and preset.methods["cps"].published == "CPS"
+    assert preset.published["glas"]["Ours"][5.0]["dice"] == (77.30, 1.90)
+    assert preset.published["glas"]["Fully Sup."][100.0]["jaccard"] == (82.85, 0.34)
+    assert ["ours", "bcp"] in [c["methods"] for c in preset.contrasts]
+    assert select(preset, methods=["ours", "supervised"], dataset_dirs={"glas": "x"}).contrasts == [
+        c for c in preset.contrasts if set(c["methods"]) == {"ours", "supervised"}]
+
+
 def test_presets_list_their_grids(capsys):
     assert {"acdc_cpu", "ablation_pretraining", "ablation_rounds", "ablation_round_mode", "ablation_inference",
             "paper_2d", "paper_la"} <= set(preset_names())
@@ -110,6 +138,10 @@ def test_selection_shards_and_preset_errors(tmp_path):
         ("datasets: {a: {configs: [datasets/nothing.yaml], dataset_dir: x}}\nlabel_fractions: [5]\nseeds: [0]\n"
          "methods: {m: {}}", "not found"),
         ("datasets: {a: {dataset_dir: x}}\nseeds: [0]\nmethods: {m: {}}", "label_fractions"),
+        ("datasets: {a: {dataset_dir: x}}\nlabel_fractions: [5]\nseeds: [0]\nmethods: {m: {}}\n"
+         "contrasts: [{methods: [m, n], meaning: x}]", "unknown methods"),
+        ("datasets: {a: {dataset_dir: x}}\nlabel_fractions: [5]\nseeds: [0]\nmethods: {m: {published: Ours}}\n"
+         "published: {a: {CPS: {5: {dice: [1, 1]}}}}", "lacks"),
     ):
         bad.write_text(text)
         with pytest.raises(PresetError, match=message) as error:

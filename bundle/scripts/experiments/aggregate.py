@@ -57,16 +57,33 @@ def summarise(records: list[dict], confidence: float = 0.90) -> dict[tuple, Summ
     return {key: t_interval(list(by_seed.values()), confidence) for key, by_seed in scores_by_seed(records).items()}
 
 
+def _paired(first: dict[int, float], second: dict[int, float], confidence: float) -> Summary | None:
+    """``first - second`` over the seeds both have (same seed: same labeled subset and split)."""
+    seeds = sorted(set(first) & set(second))
+    return t_interval([first[s] - second[s] for s in seeds], confidence) if seeds else None
+
+
 def paired_differences(records: list[dict], reference: str, confidence: float = 0.90) -> dict[tuple, Summary]:
-    """``reference`` minus each other method, paired by seed (same seed: same labeled subset and split),
-    over the seeds both finished: ``{(dataset, fraction, other method, metric): Summary}``."""
+    """``reference`` minus each other method, paired by seed, over the seeds both finished:
+    ``{(dataset, fraction, other method, metric): Summary}``."""
     scores = scores_by_seed(records)
     differences = {}
     for (dataset, fraction, method, metric), by_seed in scores.items():
-        ours = scores.get((dataset, fraction, reference, metric), {})
-        seeds = sorted(set(ours) & set(by_seed))
-        if method != reference and seeds:
-            differences[dataset, fraction, method, metric] = t_interval([ours[s] - by_seed[s] for s in seeds], confidence)
+        difference = _paired(scores.get((dataset, fraction, reference, metric), {}), by_seed, confidence)
+        if method != reference and difference is not None:
+            differences[dataset, fraction, method, metric] = difference
+    return differences
+
+
+def contrast(records: list[dict], first: str, second: str, confidence: float = 0.90) -> dict[tuple, Summary]:
+    """``first`` minus ``second``, paired by seed: ``{(dataset, fraction, metric): Summary}``."""
+    scores = scores_by_seed(records)
+    differences = {}
+    for (dataset, fraction, method, metric), by_seed in scores.items():
+        if method == first:
+            difference = _paired(by_seed, scores.get((dataset, fraction, second, metric), {}), confidence)
+            if difference is not None:
+                differences[dataset, fraction, metric] = difference
     return differences
 
 
@@ -120,6 +137,41 @@ def markdown_differences(differences: dict[tuple, Summary], dataset: str, refere
             continue
         cells = [_cell(differences.get((dataset, f, method, m)), False, signed=True) for f in fractions for m in metrics]
         lines.append("| " + " | ".join([f"{methods[reference]} − {label}", *cells]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_contrasts(contrasts: list[tuple[str, dict[tuple, Summary]]], dataset: str,
+                       fractions: list[float]) -> str:
+    """Rows: ``(label, contrast(...))``; columns: each reported metric per label fraction."""
+    metrics = [m for m in METRICS if any(k[0] == dataset and k[2] == m for _, c in contrasts for k in c)]
+    header = ["contrast"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    for label, differences in contrasts:
+        cells = [_cell(differences.get((dataset, f, m)), False, signed=True) for f in fractions for m in metrics]
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_published(summaries: dict[tuple, Summary], dataset: str, methods: dict[str, str],
+                       rows: dict[str, str], published: dict) -> str:
+    """In percent, as papers print them: for each method compared with a published row (``rows``:
+    ``{method: row}``) and each fraction that row has, our mean ± interval, the published value and ours
+    minus it, per metric."""
+    metrics = [m for m in METRICS if any(m in scores for row in published.values() for scores in row.values())]
+    header = ["method", "labeled"] + [f"{title} {METRICS[m]}" for m in metrics
+                                      for title in ("our", "published", "ours − published")]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + " |"]
+    for method, row in rows.items():
+        for fraction, scores in sorted(published.get(row, {}).items()):
+            cells = []
+            for metric in metrics:
+                ours, theirs = summaries.get((dataset, fraction, method, metric)), scores.get(metric)
+                mine = "-" if ours is None else f"{100 * ours.mean:.2f}" + (
+                    f" ± {100 * ours.half_width:.2f}" if ours.n > 1 else "") + f" (n={ours.n})"
+                paper = "-" if theirs is None else f"{theirs[0]:.2f} ± {theirs[1]:.2f}"
+                gap = "-" if ours is None or theirs is None else f"{100 * ours.mean - theirs[0]:+.2f}"
+                cells += [mine, paper, gap]
+            lines.append("| " + " | ".join([f"{methods[method]} ({row})", f"{fraction:g} %", *cells]) + " |")
     return "\n".join(lines)
 
 

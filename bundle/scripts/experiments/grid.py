@@ -14,6 +14,13 @@ A preset is a YAML file in ``configs/experiments`` (or any path)::
       full: {label: fully supervised, configs: [baselines/supervised.yaml], label_fractions: [100]}
     configs: [profiles/cpu_2d.yaml]   # overlays after the dataset's and the method's
     options: {max_epochs: 8}          # config ids set in every run
+    contrasts:                        # differences of two methods' scores, paired by seed, with a meaning
+      - {methods: [ours, cps], meaning: what ours adds to CPS}
+    published:                        # a paper's table to set beside the results
+      source: Author et al., Table 1 (%, mean ± 90 % interval over 10 seeds)
+      acdc: {Ours: {5: {dice: [77.3, 1.9], jaccard: [63.0, 2.5]}}}
+
+A method names the row of ``published`` it is compared with by ``published: Ours``.
 
 Relative ``dataset_dir`` paths in a preset are relative to the bundle folder. A method with ``evaluate``
 trains nothing: it runs ``evaluate.yaml`` on the model of that method's run with the same dataset,
@@ -47,6 +54,7 @@ class Method:
     options: dict = field(default_factory=dict, hash=False, compare=False)
     evaluate: str | None = None     # the method whose trained model this one evaluates
     label_fractions: tuple[float, ...] | None = None   # only these fractions instead of the preset's
+    published: str | None = None    # the row of the preset's published table that this method is compared with
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class Preset:
     methods: dict[str, Method]
     configs: list[str]
     options: dict
+    contrasts: list[dict] = field(default_factory=list)   # {methods: [a, b], meaning: text}: a minus b
+    published: dict = field(default_factory=dict)         # {source: text, dataset: {row: {fraction: {metric: [mean, ci]}}}}
 
     @property
     def fractions(self) -> list[float]:
@@ -138,7 +148,7 @@ def load_preset(name_or_path: str) -> Preset:
     methods = {}
     for name, spec in raw["methods"].items():
         spec = spec or {}
-        unknown = set(spec) - {"label", "configs", "options", "evaluate", "label_fractions"}
+        unknown = set(spec) - {"label", "configs", "options", "evaluate", "label_fractions", "published"}
         if unknown:
             raise PresetError(f"{path}: method {name!r} has unknown keys {sorted(unknown)}.")
         if spec.get("evaluate") is not None:
@@ -156,6 +166,7 @@ def load_preset(name_or_path: str) -> Preset:
         methods[name] = Method(
             name=name, label=str(spec.get("label", name)), configs=tuple(spec.get("configs") or ()),
             options=dict(spec.get("options") or {}), evaluate=spec.get("evaluate"), label_fractions=fractions,
+            published=spec.get("published"),
         )
     datasets = {}
     for name, spec in raw["datasets"].items():
@@ -167,8 +178,39 @@ def load_preset(name_or_path: str) -> Preset:
         name=os.path.splitext(os.path.basename(path))[0], path=path, description=str(raw.get("description", "")),
         datasets=datasets, label_fractions=[float(f) for f in raw["label_fractions"]],
         seeds=[int(s) for s in raw["seeds"]], methods=methods, configs=list(raw.get("configs") or []),
-        options=dict(raw.get("options") or {}),
+        options=dict(raw.get("options") or {}), contrasts=_contrasts(raw.get("contrasts") or [], methods, path),
+        published=_published(raw.get("published") or {}, methods, path),
     )
+
+
+def _contrasts(contrasts: list, methods: dict[str, Method], path: str) -> list[dict]:
+    for contrast in contrasts:
+        pair = contrast.get("methods") if isinstance(contrast, dict) else None
+        if not isinstance(pair, list) or len(pair) != 2 or not contrast.get("meaning"):
+            raise PresetError(f"{path}: a contrast is {{methods: [a, b], meaning: text}}, got {contrast!r}.")
+        unknown = [m for m in pair if m not in methods]
+        if unknown:
+            raise PresetError(f"{path}: contrast {pair} names unknown methods {unknown}; the preset has {list(methods)}.")
+    return list(contrasts)
+
+
+def _published(published: dict, methods: dict[str, Method], path: str) -> dict:
+    """The published table as ``{source, dataset: {row: {fraction (float): {metric: (mean, half width)}}}}``."""
+    tables = {"source": str(published.get("source", ""))}
+    for dataset, rows in published.items():
+        if dataset == "source":
+            continue
+        tables[dataset] = {
+            row: {float(f): {m: tuple(float(v) for v in value) for m, value in scores.items()}
+                  for f, scores in by_fraction.items()}
+            for row, by_fraction in rows.items()
+        }
+    rows = {row for dataset, table in tables.items() if dataset != "source" for row in table}
+    for method in methods.values():
+        if method.published is not None and method.published not in rows:
+            raise PresetError(f"{path}: method {method.name!r} is compared with the published row "
+                              f"{method.published!r}, which the published table lacks (it has {sorted(rows)}).")
+    return tables
 
 
 def select(preset: Preset, datasets=None, label_fractions=None, methods=None, seeds=None,
@@ -192,6 +234,7 @@ def select(preset: Preset, datasets=None, label_fractions=None, methods=None, se
             if source is not None and source not in chosen:
                 raise PresetError(f"method {name!r} evaluates {source!r}: select both.")
         preset.methods = {m: preset.methods[m] for m in preset.methods if m in chosen}
+        preset.contrasts = [c for c in preset.contrasts if set(c["methods"]) <= set(chosen)]
     if label_fractions is not None:
         preset.label_fractions = [float(f) for f in label_fractions]
     if seeds is not None:

@@ -11,7 +11,8 @@ import os
 from ..atomic import atomic_write
 from . import figures
 from .aggregate import (
-    METRICS, csv_table, markdown_differences, markdown_table, metrics_of, paired_differences, summarise,
+    METRICS, contrast, csv_table, markdown_contrasts, markdown_differences, markdown_published, markdown_table,
+    metrics_of, paired_differences, summarise,
 )
 from .grid import PRESET_DIR, Preset
 from .runner import read_record, run_dir
@@ -82,6 +83,15 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         if len(labels) > 1:
             lines += ["", f"Paired by seed (same labeled subset), {labels[reference]} minus each other method:", "",
                       markdown_differences(differences, dataset, reference, labels, fractions)]
+        if preset.contrasts:
+            contrasts = [(f"{labels[a]} − {labels[b]}: {c['meaning']}", contrast(records, a, b, CONFIDENCE))
+                         for c in preset.contrasts for a, b in [c["methods"]]]
+            lines += ["", "Contrasts, paired by seed:", "", markdown_contrasts(contrasts, dataset, fractions)]
+        rows = {name: m.published for name, m in preset.methods.items() if m.published}
+        if rows and dataset in preset.published:
+            lines += ["", f"Beside the published table ({preset.published['source']}), in %; the published "
+                      "interval is the paper's:", "",
+                      markdown_published(summaries, dataset, labels, rows, preset.published[dataset])]
         if any(r["dataset"] == dataset for r in records):
             for metric in metrics_of(summaries, dataset):
                 name = f"{dataset}_test_{metric}.png"
