@@ -228,6 +228,32 @@ def tiny_grid(tmp_path_factory):
     return path, root
 
 
+def test_runs_restored_from_a_reports_runs_csv_join_the_tables(tmp_path, capsys):
+    runs_csv = tmp_path / "runs.csv"
+    runs_csv.write_text(
+        "run,dataset,label_fraction,method,seed,test_volume_dice,test_dice,test_jaccard,best_val_dice,best_val_epoch,seconds\n"
+        "acdc/label5/ours/seed0,acdc,5,ours,0,0.64,0.66,0.53,0.53,36,19.7\n"
+        "acdc/label5/ours/seed1,acdc,5,ours,1,0.70,0.69,0.58,0.63,52,5310.4\n"
+        "acdc/label5/supervised/seed0,acdc,5,supervised,0,0.55,0.56,0.44,0.48,20,763.5\n"
+        "acdc/label5/other/seed0,acdc,5,other,0,0.1,0.1,0.1,0.1,2,1.0\n"   # not in the grid: ignored
+    )
+    root = tmp_path / "experiment"
+    assert main(["restore", "acdc_confirm", "--output", str(root), "--runs_csv", str(runs_csv), "--fractions", "5",
+                 "--seeds", "0", "1"]) == 0
+    assert "restored 3 runs" in capsys.readouterr().out
+    record = json.loads((root / "acdc" / "label5" / "ours" / "seed1" / "run.json").read_text())
+    assert record["status"] == "finished" and record["test"]["volume_dice"]["mean"] == 0.70
+    assert record["validation"]["best"] == {"epoch": 52, "val_mean_dice": 0.63} and record["seconds"] == 5310.4
+    assert record["restored_from"] == str(runs_csv)
+    assert main(["restore", "acdc_confirm", "--output", str(root), "--runs_csv", str(runs_csv)]) == 0
+    assert "restored 0 runs" in capsys.readouterr().out   # recorded runs are never overwritten
+    preset = select(load_preset("acdc_confirm"), label_fractions=[5], seeds=[0, 1], require_dataset_dirs=False)
+    write_report(str(root), preset)
+    results = (root / "results.md").read_text()
+    assert "Finished runs: 3 of " in results and "| acdc/label5/ours/seed1 * | 0.700 | 0.690 | 0.580 |" in results
+    assert "ours − supervised only | +0.090 (n=1)" in results and "restored from" in results
+
+
 def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
     path, root = tiny_grid
     for name in ("ours", "supervised"):

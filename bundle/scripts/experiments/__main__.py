@@ -4,6 +4,7 @@
     python -m scripts.experiments run acdc_cpu                        # run what is unfinished, then report
     python -m scripts.experiments run acdc_cpu --shard 3/18           # job 3 of an array of 18
     python -m scripts.experiments report acdc_cpu                     # tables and figures of finished runs
+    python -m scripts.experiments restore acdc_confirm --runs_csv docs/results/acdc_confirm/runs.csv
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 from ..cli import BUNDLE_ROOT, key_value
 from .grid import PresetError, load_preset, preset_names, select, shard
-from .runner import command, run_all, run_dir, status
+from .runner import command, restore, run_all, run_dir, status
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -31,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("presets", help="the presets in configs/experiments")
     for name, text in (("list", "print the grid, each run's status and command (nothing runs)"),
                        ("run", "run the unfinished runs in sequence, then write the report"),
-                       ("report", "write results.md, results.csv and figures from the finished runs")):
+                       ("report", "write results.md, results.csv and figures from the finished runs"),
+                       ("restore", "record finished runs from a report's runs.csv, whose run folders were not kept")):
         p = commands.add_parser(name, help=text)
         p.add_argument("preset", help="a preset name (configs/experiments/<name>.yaml) or a YAML path")
         p.add_argument("--output", help="the experiment's folder (default: <bundle>/experiments/<preset>)")
@@ -41,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seeds", nargs="+", type=int, help="these seeds instead")
         p.add_argument("--dataset_dir", action="extend", nargs="+", default=[], type=key_value, metavar="NAME=PATH",
                        help="where a dataset of the preset is")
-        if name != "report":
+        if name == "restore":
+            p.add_argument("--runs_csv", required=True, help="the runs.csv of a report of this preset")
+        if name not in ("report", "restore"):
             p.add_argument("--shard", type=_shard, metavar="INDEX/COUNT",
                            help="only the runs of job INDEX of COUNT (a job array)")
         if name == "run":
@@ -64,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = preset.runs()
         if getattr(args, "shard", None):
             runs = shard(runs, *args.shard)
+        if args.command == "restore":
+            restored = restore(root, runs, args.runs_csv)
+            print(f"restored {len(restored)} runs from {args.runs_csv} into {root}")
+            return 0
         if args.command == "list":
             print(f"{preset.name}: {preset.description}\n{len(runs)} runs in {root}")
             for run in runs:

@@ -63,7 +63,7 @@ def validation_curves(records: list[dict], dataset: str, methods: dict[str, str]
         for m, (method, label) in enumerate(methods.items()):
             curves = [dict(r["validation"]["val_mean_dice"]) for r in records
                       if r["dataset"] == dataset and r["label_fraction"] == fraction and r["method"] == method
-                      and r.get("validation")]
+                      and "val_mean_dice" in r.get("validation", {})]
             colour = colours[m % len(colours)]
             for curve in curves:
                 axis.plot(list(curve), list(curve.values()), color=colour, alpha=0.3, linewidth=0.8)

@@ -103,7 +103,8 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                                                      os.path.join(root, "figures", name)))
             lines += ["", f"![{dataset} validation Dice](figures/{name})"]
             example = next((run for run in runs if run.dataset == dataset and run.method.evaluate is None
-                            and read_record(root, run) in records), None)
+                            and read_record(root, run) in records
+                            and os.path.isfile(os.path.join(run_dir(root, run), "models", "model.pt"))), None)
             if qualitative and example is not None:
                 folder = run_dir(root, example)
                 name = f"{dataset}_qualitative.png"
@@ -115,6 +116,11 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                           + ("the teacher's pseudo-label after co-training, " if teacher else "")
                           + "the prediction, the target, wrong pixels in red, and the normalised entropy of 8 noise "
                           "draws (0 certain, 1 uniform).", "", f"![{dataset} qualitative](figures/{name})"]
+    restored = sorted({r["restored_from"] for r in records if r.get("restored_from")})
+    if restored:
+        lines += ["", "Runs marked * were restored from " + ", ".join(f"`{path}`" for path in restored)
+                  + " (their folders were not kept): their test scores, best validation score and minutes are "
+                  "in the tables, their validation curves and predictions are not."]
     shown = [m for m in METRICS if any(_score(r, m, None) is not None for r in records)]
     lines += ["", "## Runs", "", "| run | " + " | ".join(f"test {METRICS[m]}" for m in shown)
               + " | best validation Dice (epoch) | minutes |", "| --- |" + " ---: |" * (len(shown) + 2)]
@@ -122,7 +128,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         best = r.get("validation", {}).get("best")
         validation = f"{best['val_mean_dice']:.3f} ({best['epoch']})" if best else "-"
         scores = " | ".join(f"{_score(r, m):.3f}" if _score(r, m, None) is not None else "-" for m in shown)
-        lines.append(f"| {r['key']} | {scores} | {validation} | {r['seconds'] / 60:.1f} |")
+        lines.append(f"| {r['key']}{' *' if r.get('restored_from') else ''} | {scores} | {validation} | {r['seconds'] / 60:.1f} |")
     written.append(_write_text(os.path.join(root, "results.md"), "\n".join(lines) + "\n"))
     written.append(_write_text(os.path.join(root, "results.csv"), csv_table(summaries, labels, CONFIDENCE)))
     written.append(_write_text(os.path.join(root, "runs.csv"), _runs_csv(records)))

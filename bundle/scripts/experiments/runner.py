@@ -9,6 +9,7 @@ atomically. Finished runs are skipped; an interrupted or failed run continues fr
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -147,6 +148,32 @@ def _end(folder: str, record: dict, outcome: str, seconds: float, error: str | N
 def _dump_yaml(values: dict, path: str) -> None:
     with open(path, "w") as f:
         yaml.safe_dump(values, f, sort_keys=False)
+
+
+def restore(root: str, runs: list[Run], runs_csv: str) -> list[dict]:
+    """Records of finished runs from a report's ``runs.csv`` (the runs' folders were not kept), for the runs
+    of the grid that have no record yet: test means, best validation score and wall time, marked with the
+    file they came from. Returns the records written."""
+    with open(runs_csv, newline="") as f:
+        rows = {row["run"]: row for row in csv.DictReader(f)}
+    restored = []
+    for run in runs:
+        row = rows.get(run.key)
+        if row is None or read_record(root, run) is not None:
+            continue
+        test = {name[len("test_"):]: {"mean": float(value)} for name, value in row.items()
+                if name.startswith("test_") and value != ""}
+        record = {
+            "key": run.key, "dataset": run.dataset, "label_fraction": run.label_fraction, "method": run.method.name,
+            "label": run.method.label, "seed": run.seed, "status": "finished", "seconds": float(row["seconds"]),
+            "test": test, "restored_from": os.path.abspath(runs_csv),
+        }
+        if row.get("best_val_dice"):
+            record["validation"] = {"best": {"epoch": int(row["best_val_epoch"]), "val_mean_dice": float(row["best_val_dice"])}}
+        os.makedirs(run_dir(root, run), exist_ok=True)
+        atomic_json_dump(record, os.path.join(run_dir(root, run), RUN_RECORD))
+        restored.append(record)
+    return restored
 
 
 def run_all(root: str, runs: list[Run], fresh: bool = False, echo=print) -> list[dict]:
