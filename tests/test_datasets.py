@@ -313,6 +313,18 @@ def test_split_rule_is_disjoint_complete_deterministic_and_order_free(fraction):
     assert all("label" in i for p in ("labeled", "validation", "test") for i in d[p])
 
 
+@pytest.mark.parametrize("split_seed", range(8))
+def test_the_first_n_labeled_are_the_first_n_of_the_list_whatever_validation_draws(split_seed):
+    order = [f"v{i:02d}" for i in range(20)]   # a train.list, not in sorted order below
+    order = order[5:] + order[:5]
+    cases = [Case(f"/d/{g}.nii.gz", f"/m/{g}.nii.gz", g) for g in [*order, "t1", "t2"]]
+    for num_labeled, fraction, count in ((4, 100.0, 4), (None, 20.0, 3)):   # 20 % of the 15 left after validation
+        d = make_datalist(cases, {"train": order, "test": ["t1", "t2"]}, label_fraction=fraction,
+                          num_labeled=num_labeled, labeled_order=order, split_seed=split_seed, val_fraction=0.25)
+        assert groups(d["labeled"]) == set(order[:count]) and len(groups(d["validation"])) == 5
+        assert not groups(d["validation"]) & set(order[:count]) and groups(d["test"]) == {"t1", "t2"}
+
+
 def test_publisher_splits_are_kept_and_checked():
     cases = [Case(f"/d/{g}.png", f"/m/{g}.png", g) for g in "abcdefghij"]
     d = make_datalist(cases, {"train": list("abcdefgh"), "test": list("ij")}, label_fraction=50)

@@ -1,7 +1,8 @@
 """Splits and the labeled subset, chosen per group (patient, volume or image) by one documented rule.
 
 * a missing validation or test split is carved from the training groups whose images all have masks:
-  ``max(1, round(N * fraction))`` of them, drawn with ``split_seed``;
+  ``max(1, round(N * fraction))`` of them, drawn with ``split_seed``; with a ``labeled_order``, never from
+  the groups at its head that the labeled subset takes;
 * the labeled subset is ``max(1, ceil(N * label_fraction / 100))`` of the N training groups (or exactly
   ``num_labeled``), drawn with ``seed`` among training groups whose images all have masks, or the first
   ones in ``labeled_order`` when given (at most all annotated groups; none is an error); the rest of the
@@ -78,10 +79,15 @@ def make_datalist(
     split = {name: splits.get(name, set()) for name in SPLITS}
     if "train" not in splits:
         split["train"] = set(members) - split["validation"] - split["test"]
+    # with an order, the first groups stay training groups: "the first N labeled" means the first N of the list
+    reserved = set()
+    if labeled_order is not None:
+        reserved = set([g for g in labeled_order if g in split["train"] & annotated][
+            : num_labeled or math.ceil(len(split["train"]) * label_fraction / 100)])
     for name, fraction in (("test", test_fraction), ("validation", val_fraction)):
         if name in splits:
             continue
-        candidates = sorted(split["train"] & annotated)
+        candidates = sorted(split["train"] & annotated - reserved)
         count = min(len(candidates) - 1, max(1, round(len(split["train"]) * fraction))) if fraction > 0 else 0
         if count < 1:
             raise DatasetError(
