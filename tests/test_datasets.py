@@ -186,8 +186,12 @@ def test_real_la_subset(tmp_path):
     parser = ConfigParser()
     parser.read_config([*[os.path.join(CONFIGS, name) for name in ["train.yaml", *VOLUME_LA]]])
     for key, value in {"dataset_dir": os.path.join(SHARED, "LA"), "output_dir": str(tmp_path / "eval"),
-                       "num_labeled": 4, "patch_size": [32, 32, 32]}.items():
+                       "prepared_dir": str(tmp_path / "prepared"), "label_fraction": 10,
+                       "patch_size": [32, 32, 32]}.items():
         parser[key] = value
+    d = parser.get_parsed_content("datalist")   # the literature's 10 % of LA: 8 of the official 80
+    assert groups(d["labeled"]) == set(train_list[:8]) and len(groups(d["validation"])) == 8
+    assert len(groups(d["unlabeled"])) == 76 - 8 - 8 and not groups(d["validation"]) & set(train_list[:8])
     batch = next(iter(parser.get_parsed_content("train#labeled_dataloader")))
     assert batch["image"].shape == (2, 1, 32, 32, 32) and set(batch["label"].unique().tolist()) <= {0, 1}
 
