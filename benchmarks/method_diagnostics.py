@@ -8,10 +8,15 @@
                and the share of reconstructed pixels that a clip to the intensity range cuts, per time step
     probe      1x1 and 3x3 convolutions fitted on the labeled images over the teacher's mask log-probabilities, over the
                raw image and over a random teacher's logits, scored by validation Dice
+    teacher    the co-trained teacher (cotrained_teacher.pt) against the student (model.pt beside it), scored as
+               validation scores (mean Dice, the validation inferer and size) on the unlabeled training images,
+               whose masks the dataset has, and on the validation images: inference only
 
     python benchmarks/method_diagnostics.py gradients --checkpoint RUN/models/train_state.pt --overlay ...
     python benchmarks/method_diagnostics.py stage1 --checkpoint RUN/models/teacher.pt --overlay ...
     python benchmarks/method_diagnostics.py probe --checkpoint RUN/models/teacher.pt --overlay ...
+    python benchmarks/method_diagnostics.py teacher --checkpoint RUN/models/cotrained_teacher.pt \
+        --dataset volumes la --dataset-dir ../shared/data/LA --overlay profiles/cpu_3d.yaml --settings RUN/settings.yaml
 
 ``--overlay`` and ``--option KEY=VALUE`` give the run's own overlays and options (a run of the experiment
 runner: the overlays of its command and its ``settings.yaml``), so the networks and losses are built as that
@@ -35,13 +40,16 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "bundle"))  # the bundle's scripts package
 CONFIGS = os.path.join(ROOT, "bundle", "configs")
 
+from monai.data import DataLoader, Dataset  # noqa: E402
+
+from scripts.datasets import source_of  # noqa: E402
 from scripts.diffusion import mask_condition, mask_from_noise, predict_x0, q_sample  # noqa: E402
 
 
 def build(args: argparse.Namespace, scratch: str) -> ConfigParser:
     """train.yaml + the dataset overlay + the run's overlays and options, writing only to ``scratch``."""
     config = ConfigParser()
-    files = ["train.yaml", f"datasets/{args.dataset}.yaml", *args.overlay]
+    files = ["train.yaml", *(f"datasets/{name}.yaml" for name in args.dataset), *args.overlay]
     config.read_config([f if os.path.isabs(f) or os.path.isfile(f) else os.path.join(CONFIGS, f) for f in files])
     for path in args.settings or []:
         with open(path) as f:
@@ -213,15 +221,45 @@ def probe(config: ConfigParser, args: argparse.Namespace) -> None:
         print(f"| {name} | {scores[0]:.3f} | {scores[1]:.3f} |")
 
 
+def teacher(config: ConfigParser, args: argparse.Namespace) -> None:
+    datalist = config.get_parsed_content("datalist")
+    layout = config.get_parsed_content("dataset_layout")
+    source = source_of(layout)
+    cases, _ = source.find_cases(config.get_parsed_content("data_root"), config.get_parsed_content("prepared_dir"),
+                                 **{**source.options, **config.get_parsed_content("dataset_options")})
+    masks = {case.image: case.label for case in cases if case.label}
+    images = {"unlabeled": [dict(i, label=masks[i["image"]]) for i in datalist["unlabeled"] if i["image"] in masks],
+              "validation": datalist["validation"]}
+    evaluator = config.get_parsed_content("validate#evaluator")
+    transforms = config.get_parsed_content("validate#preprocessing")
+    loaders = {name: DataLoader(Dataset(items, transforms), batch_size=1) for name, items in images.items()}
+    models = {"student (model.pt)": os.path.join(os.path.dirname(args.checkpoint), "model.pt"),
+              "co-trained teacher": args.checkpoint}
+    print(f"{layout}: mean Dice of the validation inferer at the validation size, per image (volume), "
+          f"over {len(images['unlabeled'])} unlabeled training images with masks and {len(images['validation'])} "
+          "validation images")
+    print("| model | unlabeled | validation |")
+    print("| --- | ---: | ---: |")
+    for name, path in models.items():
+        evaluator.network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        scores = []
+        for loader in loaders.values():
+            evaluator.data_loader, evaluator.state.epoch_length = loader, len(loader)
+            evaluator.run()
+            scores.append(evaluator.state.metrics["val_mean_dice"])
+        print(f"| {name} | {scores[0]:.3f} | {scores[1]:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe"])
-    parser.add_argument("--checkpoint", required=True, help="train_state.pt (gradients) or teacher.pt")
+    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe", "teacher"])
+    parser.add_argument("--checkpoint", required=True,
+                        help="train_state.pt (gradients), teacher.pt (stage1, probe) or cotrained_teacher.pt (teacher)")
     parser.add_argument("--overlay", nargs="*", default=["profiles/cpu_2d.yaml"],
                         help="overlays after train.yaml and the dataset's (relative to bundle/configs or paths)")
     parser.add_argument("--settings", nargs="*", help="YAML files of config ids, e.g. a run's settings.yaml")
     parser.add_argument("--option", nargs="*", default=[], help="KEY=VALUE config ids")
-    parser.add_argument("--dataset", default="acdc")
+    parser.add_argument("--dataset", nargs="+", default=["acdc"], help="dataset overlays (volumes la for LA)")
     parser.add_argument("--dataset-dir", default=os.path.join(ROOT, "..", "shared", "data", "ACDC"))
     parser.add_argument("--label-fraction", type=float, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -232,7 +270,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         config = build(args, scratch)
-        {"gradients": gradients, "stage1": stage1, "probe": probe}[args.diagnostic](config, args)
+        {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher}[args.diagnostic](config, args)
 
 
 if __name__ == "__main__":
