@@ -62,9 +62,10 @@ def test_training_writes_model_report_figures_and_logs(trained):
     assert set(torch.load(models / "teacher.pt", weights_only=True)) == set(state)
     report = read_report(models / "test_metrics.json")
     assert report["num_images"] == 4
-    for metric in ("dice", "jaccard"):
+    for metric in ("dice", "jaccard", "pooled_dice", "pooled_jaccard"):
         assert set(report[metric]["per_class"]) == {"class_1", "class_2"}
         assert 0.0 <= report[metric]["mean"] <= 1.0
+    assert report["pooled_dice"]["count"] == 1   # one score per class over all test images
     figures = sorted(os.listdir(evaluation / "figures"))
     expected = {"pretrain_teacher_epoch_0001.png", "train_pseudo_labels_epoch_0002.png", "test_cases.png"}
     assert expected <= set(figures)
@@ -77,7 +78,7 @@ def test_the_test_is_saved_per_case_and_printed_as_a_table(trained):
     tmp_path, log = trained
     report = read_report(tmp_path / "models" / "test_metrics.json")
     table = log[log.index("test metrics, 4 cases:"):].splitlines()
-    assert table[1].split() == ["dice", "jaccard"] and [row.split()[0] for row in table[2:5]] == ["class_1", "class_2", "mean"]
+    assert table[1].split() == ["dice", "jaccard", "pooled_dice", "pooled_jaccard"] and [row.split()[0] for row in table[2:5]] == ["class_1", "class_2", "mean"]
     assert float(table[4].split()[1]) == pytest.approx(report["dice"]["mean"], abs=1e-4)
     cases = tmp_path / "eval" / "test_cases"
     for metric in ("test_dice", "test_jaccard"):

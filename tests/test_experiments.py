@@ -84,8 +84,8 @@ def test_contrasts_pair_any_two_methods_and_the_published_table_is_set_beside_ou
 def test_paper_glas_sets_the_published_table_and_the_attribution_contrasts():
     preset = load_preset("paper_glas")
     assert preset.methods["ours"].published == "Ours" and preset.methods["cps"].published == "CPS"
-    assert preset.published["glas"]["Ours"][5.0]["dice"] == (77.30, 1.90)
-    assert preset.published["glas"]["Fully Sup."][100.0]["jaccard"] == (82.85, 0.34)
+    assert preset.published["glas"]["Ours"][5.0]["pooled_dice"] == (77.30, 1.90)
+    assert preset.published["glas"]["Fully Sup."][100.0]["pooled_jaccard"] == (82.85, 0.34)
     assert ["ours", "bcp"] in [c["methods"] for c in preset.contrasts]
     assert select(preset, methods=["ours", "supervised"], dataset_dirs={"glas": "x"}).contrasts == [
         c for c in preset.contrasts if set(c["methods"]) == {"ours", "supervised"}]

@@ -91,3 +91,29 @@ def test_output_folders_are_checked_and_cleared_of_half_written_files_before_any
         prepare_output_folder(tmp_path / "a_file" / "out")
     prepare_output_folder(tmp_path / "new" / "models")
     assert not (tmp_path / "new").exists()   # created by the first write, after the data are checked
+
+
+def test_pooled_dice_counts_every_pixel_together(tmp_path):
+    from monai.handlers import MeanDice, from_engine
+    from monai.networks.utils import one_hot
+
+    from scripts.handlers import SegmentationReport
+    from scripts.metrics import PooledConfusionMatrix
+
+    target = torch.zeros(2, 1, 4, 5)
+    target[0, 0, :, :] = 1          # case 1: all 20 pixels foreground, predicted right
+    prediction = target.clone()
+    target[1, 0, :, 4] = 1          # case 2: 4 foreground pixels missed, 8 false positives
+    prediction[1, 0, :, :2] = 1
+    batches = [{"pred": one_hot(prediction[i:i + 1], 2), "label": one_hot(target[i:i + 1], 2)} for i in range(2)]
+    engine = Engine(lambda engine, batch: batch)
+    transform = from_engine(["pred", "label"])
+    MeanDice(include_background=False, output_transform=transform).attach(engine, "dice")
+    PooledConfusionMatrix("f1 score", output_transform=transform).attach(engine, "pooled_dice")
+    SegmentationReport(str(tmp_path / "report.json"), {"dice": "dice", "pooled_dice": "pooled_dice"}).attach(engine)
+    engine.run(batches)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["dice"]["mean"] == pytest.approx(0.5) and report["dice"]["count"] == 2   # 1 and 0 per image
+    assert report["pooled_dice"]["mean"] == pytest.approx(2 * 20 / (2 * 20 + 8 + 4))      # pooled: 40 / 52
+    assert report["pooled_dice"]["per_class"]["class_1"] == pytest.approx(40 / 52)
+    assert engine.state.metrics["pooled_dice"] == pytest.approx(40 / 52)   # a scalar, as trackers log it

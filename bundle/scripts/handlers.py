@@ -297,9 +297,11 @@ def report_table(report: dict, metrics: list[str]) -> str:
     rows = [(name, [report[m]["per_class"].get(name) for m in metrics]) for name in classes]
     rows.append(("mean", [report[m]["mean"] for m in metrics]))
     width = max(len(name) for name, _ in rows)
-    lines = [f"test metrics, {report['num_images']} cases:", " " * width + "".join(f"{m:>12}" for m in metrics)]
+    columns = [max(12, len(m) + 2) for m in metrics]
+    lines = [f"test metrics, {report['num_images']} cases:",
+             " " * width + "".join(f"{m:>{c}}" for m, c in zip(metrics, columns))]
     for name, values in rows:
-        lines.append(f"{name:<{width}}" + "".join(f"{'-' if v is None else f'{v:.4f}':>12}" for v in values))
+        lines.append(f"{name:<{width}}" + "".join(f"{'-' if v is None else f'{v:.4f}':>{c}}" for v, c in zip(values, columns)))
     return "\n".join(lines)
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-METRICS = {"volume_dice": "volume Dice", "dice": "Dice", "jaccard": "Jaccard"}   # volume Dice: slices stacked
+# volume Dice: slices stacked; pooled: every test pixel counted together (the authors' code's 2D measure)
+METRICS = {"volume_dice": "volume Dice", "dice": "Dice", "jaccard": "Jaccard", "pooled_dice": "pooled Dice",
+           "pooled_jaccard": "pooled Jaccard"}
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         f"Finished runs: {len(records)} of {len(runs)}; their wall time adds up to "
         f"{sum(r['seconds'] for r in records) / 60:.1f} min.",
         "Scores are the test split's mean over images of the per-image mean over foreground classes (volume "
-        "Dice: over volumes, each volume's slices stacked), for the "
+        "Dice: over volumes, each volume's slices stacked; pooled: all test pixels counted together), for the "
         f"model that validation selected; cells give the mean over seeds ± the half-width of the "
         f"{CONFIDENCE * 100:g} % Student-t confidence interval (n = seeds). Bold: the best mean of its column.",
     ]
