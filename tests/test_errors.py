@@ -69,3 +69,67 @@ def test_inference_checks_every_input_before_writing_any_mask(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {rgb} has 3 channel(s), but image_channels is 1: set --image_channels 3 (or convert the images).")
     assert not output.exists() or not any(output.rglob("*.png"))
+
+
+def _nifti_folder(root, broken_value):
+    """A folder dataset of 2D NIfTI images and masks; the first image holds one ``broken_value`` pixel."""
+    import nibabel as nib
+    import numpy as np
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for index in range(6):
+        image = np.full((16, 16), float(index), np.float32)
+        if index == 0:
+            image[3, 4] = broken_value
+        mask = np.zeros((16, 16), np.uint8)
+        mask[4:9, 4:9] = 1
+        nib.save(nib.Nifti1Image(image, np.eye(4)), str(root / "images" / f"case{index}.nii.gz"))
+        nib.save(nib.Nifti1Image(mask, np.eye(4)), str(root / "masks" / f"case{index}.nii.gz"))
+    return root / "images" / "case0.nii.gz"
+
+
+def test_nan_or_infinite_image_values_are_refused_naming_the_file(tmp_path):
+    import numpy as np
+    import pytest
+
+    from scripts.datasets import prepare
+
+    for name, value in (("nan", np.nan), ("inf", np.inf)):
+        broken = _nifti_folder(tmp_path / name, value)
+        with pytest.raises(DatasetError, match=rf"image {broken} has 1 NaN or infinite values"):
+            prepare("folder", str(tmp_path / name), str(tmp_path / f"prepared_{name}"), num_classes=2)
+
+
+def test_inference_refuses_an_image_with_nan_before_writing_any_mask(tmp_path):
+    import numpy as np
+
+    broken = _nifti_folder(tmp_path / "data", np.nan)
+    output = tmp_path / "masks"
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", os.path.join(CONFIGS, "inference.yaml"),
+               "--input_path", str(tmp_path / "data" / "images"), "--output_dir", str(output), "--num_classes", "2"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {broken} has 1 NaN or infinite values")
+    assert not output.exists() or not any(output.rglob("*.nii.gz"))
+
+
+def test_training_stops_at_the_first_non_finite_loss_naming_the_iteration_and_term():
+    import pytest
+    import torch
+    from ignite.engine import Engine
+    from monai.bundle import ConfigParser
+
+    from scripts.handlers import StopOnNonFiniteLoss
+
+    losses = iter([1.0, 0.5, float("nan")])
+    engine = Engine(lambda engine, batch: {"loss": torch.tensor(1.0), "scalars": {
+        "loss/total": 1.0, "loss/cps": next(losses), "lambda": float("nan")}})   # lambda is no loss: not checked
+    StopOnNonFiniteLoss().attach(engine)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at iteration 3 \(epoch 1\): loss/cps = nan"):
+        engine.run([0, 1, 2, 3])
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.yaml"))
+    for stage in ("pretrain", "train"):   # both stages stop, before their checkpoint of that epoch
+        targets = [h["_target_"] for h in parser[f"{stage}#handlers"]]
+        assert targets.index("scripts.handlers.StopOnNonFiniteLoss") < targets.index("scripts.handlers.AtomicCheckpointSaver")

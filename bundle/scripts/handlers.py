@@ -1,4 +1,5 @@
-"""Ignite handlers that MONAI lacks: atomic checkpoints, resuming, the test report and mask snapshots."""
+"""Ignite handlers that MONAI lacks: atomic checkpoints, resuming, the test report, mask snapshots and a stop
+at the first non-finite loss."""
 
 from __future__ import annotations
 
@@ -226,6 +227,28 @@ class PeriodicValidation(ValidationHandler):
 
     def due(self, engine: Engine, epoch: int) -> bool:
         return epoch % self.interval == 0 or epoch == engine.state.max_epochs
+
+
+class StopOnNonFiniteLoss:
+    """Stops training with an error at the first iteration whose loss, or any loss term the trainer reports
+    (``output["scalars"]``), is NaN or infinite, naming the iteration and the terms: ignite's
+    ``TerminateOnNan`` would end the run as if it had finished, and the test would score a broken model."""
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        output = engine.state.output
+        values = {"loss": float(output["loss"])}
+        values.update({k: v for k, v in output.get("scalars", {}).items() if k.startswith("loss/")})
+        broken = {name: value for name, value in values.items() if not np.isfinite(value)}
+        if broken:
+            raise FloatingPointError(
+                f"{type(engine).__name__}: non-finite loss at iteration {engine.state.iteration} (epoch "
+                f"{engine.state.epoch}): {', '.join(f'{k} = {v}' for k, v in broken.items())}. Training stopped; "
+                "the checkpoints saved so far are kept. Check the data for NaN or infinite values, or lower "
+                "--learning_rate."
+            )
 
 
 class _OneDrawPerStep(tqdm):

@@ -1,5 +1,6 @@
-"""Dictionary transforms that MONAI lacks (MONAI's ``MapTransform``): a check of the image's channel count, and
-the per-voxel predictive entropy of the averaged noise draws (the uncertainty map of the paper's Fig. 3)."""
+"""Dictionary transforms that MONAI lacks (MONAI's ``MapTransform``): checks of the image's channel count and
+values, and the per-voxel predictive entropy of the averaged noise draws (the uncertainty map of the paper's
+Fig. 3)."""
 
 from __future__ import annotations
 
@@ -47,5 +48,21 @@ class CheckChannelsd(MapTransform):
                 raise ValueError(
                     f"{name} has {found} channel(s), but {self.option} is {self.channels}: "
                     f"set --{self.option} {found} (or convert the images)."
+                )
+        return data
+
+
+class CheckFinited(MapTransform):
+    """Stops with an error naming the file when an image in ``keys`` holds NaN or infinite values: one such
+    value makes the whole prediction background, with no other sign of it."""
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> Mapping[Hashable, torch.Tensor]:
+        for key in self.key_iterator(data):
+            image = torch.as_tensor(data[key])
+            if image.is_floating_point() and not torch.isfinite(image).all():
+                name = data[key].meta.get("filename_or_obj", key) if isinstance(data[key], MetaTensor) else key
+                raise ValueError(
+                    f"{name} has {int((~torch.isfinite(image)).sum())} NaN or infinite values: its mask would be "
+                    "meaningless. Fix or remove the image."
                 )
         return data

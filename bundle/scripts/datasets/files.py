@@ -246,12 +246,17 @@ def _shown(item: dict, key: str) -> str:
 
 
 def check_items(items: Sequence[dict], num_classes: int) -> None:
-    """Read every image (and mask): unreadable files, an image and its mask in formats that order the axes
-    differently (a picture and a volume), image/mask size mismatches and label values outside
+    """Read every image (and mask): unreadable files, NaN or infinite image values, an image and its mask in
+    formats that order the axes differently (a picture and a volume), image/mask size mismatches and label values outside
     ``0..num_classes-1`` raise a ``DatasetError`` naming the file (and the file a converted one came from,
     ``image_source`` / ``label_source``)."""
     for item in items:
         image = read_array(item["image"])
+        if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+            raise DatasetError(
+                f"image {_shown(item, 'image')} has {int((~np.isfinite(image)).sum())} NaN or infinite values; "
+                "a single one spreads through the network and turns every weight into NaN. Fix or remove the image."
+            )
         if "label" not in item:
             continue
         image_name, mask_name = _shown(item, "image"), _shown(item, "label")
