@@ -217,7 +217,8 @@ def test_missing_annotations_name_the_file(tmp_path):
 def test_mask_size_mismatch_names_the_file(tmp_path):
     glas = layouts.write_glas(tmp_path / "GlaS")
     Image.fromarray(np.ones((20, 20), np.uint8)).save(glas / "testA_2_anno.bmp")
-    with pytest.raises(DatasetError, match=r"testA_2\.png has size .* its image .*testA_2\.bmp has size"):
+    with pytest.raises(DatasetError, match=r"testA_2\.png \(converted from .*testA_2_anno\.bmp\) has size .* "
+                                           r"its image .*testA_2\.bmp has size"):
         prepare("glas", tmp_path / "GlaS", tmp_path / "prepared")
 
 
