@@ -2,6 +2,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from helpers import HANG_TIMEOUT
 from scripts.errors import own_error
 from scripts.datasets.splits import DatasetError
@@ -133,3 +136,26 @@ def test_training_stops_at_the_first_non_finite_loss_naming_the_iteration_and_te
     for stage in ("pretrain", "train"):   # both stages stop, before their checkpoint of that epoch
         targets = [h["_target_"] for h in parser[f"{stage}#handlers"]]
         assert targets.index("scripts.handlers.StopOnNonFiniteLoss") < targets.index("scripts.handlers.AtomicCheckpointSaver")
+
+
+@pytest.mark.parametrize("mask_affine, message", [
+    (np.diag([-1.0, 1.0, 1.0, 1.0]), r"axis directions .* \(an axis flipped or swapped\)"),
+    (np.diag([1.0, 1.0, 3.0, 1.0]), r"spacing \[1.0, 1.0, 3.0\] against the image's \[1.0, 1.0, 1.0\]"),
+    (np.array([[1, 0, 0, 5.0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), r"origin \[5.0, 0.0, 0.0\]"),
+])
+def test_a_mask_on_another_grid_than_its_volume_is_refused_naming_both(tmp_path, mask_affine, message):
+    import nibabel as nib
+
+    from scripts.datasets import prepare
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for index in range(6):
+        mask = np.zeros((8, 8, 8), np.uint8)
+        mask[2:6, 2:6, 2:6] = 1
+        nib.save(nib.Nifti1Image(np.random.rand(8, 8, 8).astype(np.float32), np.eye(4)),
+                 str(tmp_path / "images" / f"case{index}.nii.gz"))
+        nib.save(nib.Nifti1Image(mask, mask_affine if index == 3 else np.eye(4)), str(tmp_path / "masks" / f"case{index}.nii.gz"))
+    with pytest.raises(DatasetError, match=rf"mask {tmp_path / 'masks' / 'case3.nii.gz'} does not lie on its image's "
+                                           rf"grid \({tmp_path / 'images' / 'case3.nii.gz'}\): {message}"):
+        prepare("folder", str(tmp_path), str(tmp_path / "prepared"), num_classes=2)

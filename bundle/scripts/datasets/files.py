@@ -9,6 +9,7 @@ import h5py
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
+from monai.data import MetaTensor
 from monai.transforms import LoadImage
 from PIL import Image
 
@@ -35,14 +36,35 @@ def find_folder(root: str, holds: Callable[[str], bool], what: str, max_depth: i
     raise DatasetError(f"no {what} in {root} or its subfolders")
 
 
-def read_array(path: str) -> np.ndarray:
-    """A file's voxels through MONAI's readers (channels last for colour images)."""
+def read_image(path: str) -> MetaTensor:
+    """A file's voxels and geometry (``affine``) through MONAI's readers (channels last for colour images)."""
     if not os.path.isfile(path):
         raise DatasetError(f"file not found: {path}")
     try:
-        return np.asarray(_loader(path))
+        return _loader(path)
     except Exception as error:  # any reader failure: report which file
         raise DatasetError(f"cannot read {path}: {error}") from error
+
+
+def read_array(path: str) -> np.ndarray:
+    """A file's voxels through MONAI's readers (channels last for colour images)."""
+    return np.asarray(read_image(path))
+
+
+def geometry_difference(image_affine: np.ndarray, mask_affine: np.ndarray, tolerance: float = 1e-3) -> str | None:
+    """How a mask's voxel grid differs from its image's (spacing, axis directions, origin), or None where they
+    agree within ``tolerance`` (mm, and relative for directions), as nnU-Net's dataset check compares them."""
+    image_affine, mask_affine = np.asarray(image_affine, float), np.asarray(mask_affine, float)
+    spacing = [np.linalg.norm(a[:-1, :-1], axis=0) for a in (image_affine, mask_affine)]
+    if not np.allclose(*spacing, atol=tolerance):
+        return f"spacing {np.round(spacing[1], 4).tolist()} against the image's {np.round(spacing[0], 4).tolist()}"
+    directions = [a[:-1, :-1] / s for a, s in zip((image_affine, mask_affine), spacing)]
+    if not np.allclose(*directions, atol=tolerance):
+        return (f"axis directions {np.round(directions[1], 3).tolist()} against the image's "
+                f"{np.round(directions[0], 3).tolist()} (an axis flipped or swapped)")
+    if not np.allclose(image_affine[:-1, -1], mask_affine[:-1, -1], atol=tolerance * max(1.0, spacing[0].max())):
+        return f"origin {np.round(mask_affine[:-1, -1], 3).tolist()} against the image's {np.round(image_affine[:-1, -1], 3).tolist()}"
+    return None
 
 
 def read_h5_pair(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -247,11 +269,13 @@ def _shown(item: dict, key: str) -> str:
 
 def check_items(items: Sequence[dict], num_classes: int) -> None:
     """Read every image (and mask): unreadable files, NaN or infinite image values, an image and its mask in
-    formats that order the axes differently (a picture and a volume), image/mask size mismatches and label values outside
+    formats that order the axes differently (a picture and a volume), image/mask size mismatches, a volume's
+    mask on another grid (spacing, orientation, origin) and label values outside
     ``0..num_classes-1`` raise a ``DatasetError`` naming the file (and the file a converted one came from,
     ``image_source`` / ``label_source``)."""
     for item in items:
-        image = read_array(item["image"])
+        image_file = read_image(item["image"])
+        image = np.asarray(image_file)
         if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
             raise DatasetError(
                 f"image {_shown(item, 'image')} has {int((~np.isfinite(image)).sum())} NaN or infinite values; "
@@ -266,9 +290,16 @@ def check_items(items: Sequence[dict], num_classes: int) -> None:
                 "volume), which store rows and columns in different orders: a square mask would be silently "
                 "transposed. Save the mask in its image's format."
             )
-        mask = read_array(item["label"])
+        mask_file = read_image(item["label"])
+        mask = np.asarray(mask_file)
         if image.shape[: mask.ndim] != mask.shape and image.shape[-mask.ndim :] != mask.shape:
             raise DatasetError(f"mask {mask_name} has size {mask.shape}, its image {image_name} has size {image.shape}.")
+        difference = None if is_picture(item["image"]) else geometry_difference(image_file.affine, mask_file.affine)
+        if difference:
+            raise DatasetError(
+                f"mask {mask_name} does not lie on its image's grid ({image_name}): {difference}. The labels would "
+                "sit on other voxels than the anatomy they mark; resample the mask onto its image (or fix its header)."
+            )
         values = np.unique(mask)
         bad = values[(values < 0) | (values >= num_classes) | (values != np.round(values))]
         if bad.size:
