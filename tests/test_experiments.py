@@ -270,7 +270,9 @@ def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
                     folder / "models" / "model.pt", weights_only=True).keys()
     results = (root / "results.md").read_text()
     assert "Finished runs: 4 of 4" in results and "(n=2)" in results and "ours − supervised" in results
-    assert len((root / "results.csv").read_text().splitlines()) == 1 + 2 * 2
+    rows = (root / "results.csv").read_text().splitlines()[1:]
+    assert sorted(tuple(row.split(",")[2:5:2]) for row in rows) == [
+        (name, metric) for name in ("ours", "supervised") for metric in ("dice", "jaccard", "pooled_dice", "pooled_jaccard")]
     for figure in ("shapes_test_dice", "shapes_test_jaccard", "shapes_validation_dice", "shapes_qualitative"):
         assert (root / "figures" / f"{figure}.png").stat().st_size > 10_000
     capsys.readouterr()
