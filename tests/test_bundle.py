@@ -22,15 +22,16 @@ TINY = [
 ]
 
 
-def run_bundle(tmp_path, configs, *args, run_id="training"):
-    """Run a bundle workflow with its outputs in ``tmp_path`` (inference, run id "run", has no ckpt_dir)."""
+def run_bundle(tmp_path, configs, *args, run_id="training", fails=False):
+    """Run a bundle workflow with its outputs in ``tmp_path`` (inference, run id "run", has no ckpt_dir); with
+    ``fails``, the run must end in an error."""
     files = [os.path.join(CONFIGS, c) for c in configs]
     folders = ["--output_dir", str(tmp_path / "eval")]
     if run_id != "run":
         folders += ["--ckpt_dir", str(tmp_path / "models")]
     command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", str(files), *folders, *args]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode != 0) == fails, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -129,6 +130,21 @@ def test_resume_skips_finished_stages_and_keeps_the_model(trained):
     assert (tmp_path / "models" / "model.pt").read_bytes() == model
 
 
+def test_a_resume_with_other_settings_is_refused_naming_them_and_the_split_is_kept(trained):
+    tmp_path, _ = trained
+    recorded = json.loads((tmp_path / "models" / "run_settings.json").read_text())
+    assert recorded["label_fraction"] == 10 and recorded["seed"] == 0 and recorded["batch_size"] == 4
+    datalist = (tmp_path / "eval" / "prepared_data" / "datalist.json").read_bytes()
+    model = (tmp_path / "models" / "model.pt").read_bytes()
+    log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--resume", "true", "--label_fraction", "100", "--seed", "1",
+                     fails=True)
+    assert "it was started with other settings" in log.splitlines()[-1]
+    assert "label_fraction 10 (now 100); seed 0 (now 1)" in log.splitlines()[-1]
+    assert (tmp_path / "eval" / "prepared_data" / "datalist.json").read_bytes() == datalist
+    assert (tmp_path / "models" / "model.pt").read_bytes() == model
+    assert json.loads((tmp_path / "models" / "run_settings.json").read_text()) == recorded
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     run_bundle(tmp_path, ["train.yaml"], *TINY[:-6], "--max_epochs", "1", "--val_interval", "1", "--rounds", "1")
     log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--resume", "true")
@@ -153,7 +169,7 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
         "--save_uncertainty", "true", "--model_path", str(trained_path / "models" / "model.pt"),
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode != 0) == fails, result.stdout[-3000:] + result.stderr[-3000:]
     written = sorted(os.listdir(tmp_path / "masks"))
     assert len(written) == 2 * len(os.listdir(images))
     mask = np.array(Image.open(tmp_path / "masks" / "case0000_seg.png"))
@@ -163,7 +179,7 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
     command[command.index(str(tmp_path / "masks"))] = str(tmp_path / "valued")  # each class saved as a value of its own
     result = subprocess.run([*command, "--mask_values", "[50,128,255]"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=HANG_TIMEOUT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode != 0) == fails, result.stdout[-3000:] + result.stderr[-3000:]
     for name in (n for n in written if n.endswith("_seg.png")):
         classes = np.array(Image.open(tmp_path / "masks" / name))
         valued = np.array(Image.open(tmp_path / "valued" / name))
