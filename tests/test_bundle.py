@@ -169,7 +169,7 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
         "--save_uncertainty", "true", "--model_path", str(trained_path / "models" / "model.pt"),
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
-    assert (result.returncode != 0) == fails, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = sorted(os.listdir(tmp_path / "masks"))
     assert len(written) == 2 * len(os.listdir(images))
     mask = np.array(Image.open(tmp_path / "masks" / "case0000_seg.png"))
@@ -179,11 +179,24 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
     command[command.index(str(tmp_path / "masks"))] = str(tmp_path / "valued")  # each class saved as a value of its own
     result = subprocess.run([*command, "--mask_values", "[50,128,255]"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=HANG_TIMEOUT)
-    assert (result.returncode != 0) == fails, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for name in (n for n in written if n.endswith("_seg.png")):
         classes = np.array(Image.open(tmp_path / "masks" / name))
         valued = np.array(Image.open(tmp_path / "valued" / name))
         np.testing.assert_array_equal(valued, np.array([50, 128, 255], np.uint8)[classes])
+
+    own = tmp_path / "own"   # masks written into the input folder: a second run does not segment them again
+    own.mkdir()
+    for name in ("case0000.png", "case0001.png"):
+        (own / name).write_bytes((images / name).read_bytes())
+    command[command.index(str(tmp_path / "valued"))] = command[command.index(str(images))] = str(own)
+    for _ in range(2):
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    expected = [f"case000{i}{end}.png" for i in (0, 1) for end in ("", "_seg", "_uncertainty")]
+    assert sorted(os.listdir(own)) == sorted(expected)
+    log = result.stdout + result.stderr
+    assert "4 file(s) in" in log and "not segmented again" in log
 
 
 def test_supervised_baseline_overlay(tmp_path):

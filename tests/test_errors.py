@@ -74,6 +74,15 @@ def test_inference_checks_every_input_before_writing_any_mask(tmp_path):
     assert not output.exists() or not any(output.rglob("*.png"))
 
 
+def test_a_lossy_mask_format_is_refused_before_any_work(tmp_path):
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", os.path.join(CONFIGS, "inference.yaml"),
+               "--input_path", str(tmp_path), "--output_dir", str(tmp_path / "masks"), "--output_ext", ".jpg"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --output_ext .jpg: masks must be saved losslessly")
+    assert not (tmp_path / "masks").exists()
+
+
 def _nifti_folder(root, broken_value):
     """A folder dataset of 2D NIfTI images and masks; the first image holds one ``broken_value`` pixel."""
     import nibabel as nib

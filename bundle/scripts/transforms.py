@@ -1,17 +1,48 @@
 """Dictionary transforms that MONAI lacks (MONAI's ``MapTransform``): checks of the image's channel count and
-values, and the per-voxel predictive entropy of the averaged noise draws (the uncertainty map of the paper's
+values, a warning when resizing removes a class from a mask, and the per-voxel predictive entropy of the averaged noise draws (the uncertainty map of the paper's
 Fig. 3)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import logging
+from collections.abc import Hashable, Mapping, Sequence
 
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, Resize
 
 from .losses import normalised_entropy
+
+logger = logging.getLogger(__name__)
+
+
+def _name(data: Mapping, key: Hashable) -> str:
+    """The file that ``data[key]`` was read from, or the key."""
+    return data[key].meta.get("filename_or_obj", key) if isinstance(data[key], MetaTensor) else str(key)
+
+
+class WarnVanishingClassesd(MapTransform):
+    """Warns, naming the file, when resizing a (channel-first) mask in ``keys`` to ``spatial_size`` (nearest
+    neighbour, as the training transforms do) removes a class it holds: the image would otherwise train, and
+    be scored, as if that structure were absent. Give it before the resize; the data pass unchanged."""
+
+    def __init__(self, keys: KeysCollection, spatial_size: Sequence[int], allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.spatial_size = list(spatial_size)
+        self.resize = Resize(spatial_size, mode="nearest")
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> Mapping[Hashable, torch.Tensor]:
+        for key in self.key_iterator(data):
+            mask = torch.as_tensor(data[key]).as_subclass(torch.Tensor)
+            lost = set(mask.unique().tolist()) - set(torch.as_tensor(self.resize(mask)).unique().tolist())
+            if lost:
+                logger.warning(
+                    f"{_name(data, key)}: resized to {self.spatial_size}, its mask loses class(es) "
+                    f"{sorted(int(c) for c in lost)}, which then count as absent in training and scoring; a "
+                    "larger --spatial_size keeps them."
+                )
+        return data
 
 
 class PredictiveEntropyd(MapTransform):
@@ -43,10 +74,8 @@ class CheckChannelsd(MapTransform):
         for key in self.key_iterator(data):
             found = data[key].shape[0]
             if found != self.channels:
-                image = data[key]
-                name = image.meta.get("filename_or_obj", key) if isinstance(image, MetaTensor) else key
                 raise ValueError(
-                    f"{name} has {found} channel(s), but {self.option} is {self.channels}: "
+                    f"{_name(data, key)} has {found} channel(s), but {self.option} is {self.channels}: "
                     f"set --{self.option} {found} (or convert the images)."
                 )
         return data
@@ -60,9 +89,8 @@ class CheckFinited(MapTransform):
         for key in self.key_iterator(data):
             image = torch.as_tensor(data[key])
             if image.is_floating_point() and not torch.isfinite(image).all():
-                name = data[key].meta.get("filename_or_obj", key) if isinstance(data[key], MetaTensor) else key
                 raise ValueError(
-                    f"{name} has {int((~torch.isfinite(image)).sum())} NaN or infinite values: its mask would be "
+                    f"{_name(data, key)} has {int((~torch.isfinite(image)).sum())} NaN or infinite values: its mask would be "
                     "meaningless. Fix or remove the image."
                 )
         return data
