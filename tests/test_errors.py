@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -168,3 +169,46 @@ def test_a_mask_on_another_grid_than_its_volume_is_refused_naming_both(tmp_path,
     with pytest.raises(DatasetError, match=rf"mask {tmp_path / 'masks' / 'case3.nii.gz'} does not lie on its image's "
                                            rf"grid \({tmp_path / 'images' / 'case3.nii.gz'}\): {message}"):
         prepare("folder", str(tmp_path), str(tmp_path / "prepared"), num_classes=2)
+
+
+@pytest.mark.parametrize("shape, overlays, expected", [
+    ((16, 16, 8), [], "is a 3D image, but the network is 2D: for volumes, add 'bundle/configs/datasets/volumes.yaml'"),
+    ((16, 16), ["datasets/volumes.yaml"], "is a 2D image, but the network is 3D: for 2D images, leave"),
+])
+def test_images_of_another_dimension_than_the_network_name_the_overlay_that_fits(tmp_path, shape, overlays, expected):
+    import nibabel as nib
+    from monai.bundle import ConfigParser
+
+    for folder in ("images", "masks"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for index in range(6):
+            array = np.zeros(shape, np.float32 if folder == "images" else np.uint8)
+            array[4:9, 4:9] = 1
+            nib.save(nib.Nifti1Image(array, np.eye(4)), str(tmp_path / "data" / folder / f"case{index}.nii.gz"))
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, name) for name in ("train.yaml", *overlays)])
+    for key, value in {"dataset_dir": str(tmp_path / "data"), "output_dir": str(tmp_path / "eval"),
+                       "label_fraction": 100, "num_classes": 2}.items():
+        parser[key] = value
+    with pytest.raises(Exception) as caught:
+        parser.get_parsed_content("train#labeled_dataset")
+    assert re.search(rf"case\d\.nii\.gz {re.escape(expected)}", str(own_error(caught.value)))
+
+
+def test_wrong_reader_options_and_an_output_folder_that_is_a_file_are_named(tmp_path):
+    from helpers import write_folder_dataset
+    from scripts.atomic import prepare_output_folder
+    from scripts.datasets import prepare
+
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    for options, expected in (
+        ({"mask_sufix": "_mask"}, "dataset_options 'mask_sufix': the folder layout has no such option; did you mean "
+                                  "'mask_suffix'?"),
+        ("mask_suffix _mask", "dataset_options must be a mapping such as"),
+        ({"group_pattern": "(case"}, "group_pattern '(case' is not a valid regular expression"),
+    ):
+        with pytest.raises(DatasetError, match=re.escape(expected)):
+            prepare("folder", str(tmp_path / "data"), str(tmp_path / "prepared"), num_classes=2, options=options)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError, match="a_file is a file, not a folder"):
+        prepare_output_folder(tmp_path / "a_file")

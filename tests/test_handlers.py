@@ -117,3 +117,27 @@ def test_pooled_dice_counts_every_pixel_together(tmp_path):
     assert report["pooled_dice"]["mean"] == pytest.approx(2 * 20 / (2 * 20 + 8 + 4))      # pooled: 40 / 52
     assert report["pooled_dice"]["per_class"]["class_1"] == pytest.approx(40 / 52)
     assert engine.state.metrics["pooled_dice"] == pytest.approx(40 / 52)   # a scalar, as trackers log it
+
+
+def test_a_model_file_that_is_missing_a_folder_empty_or_of_another_network_is_named(tmp_path):
+    from scripts.handlers import CheckedCheckpointLoader, load_weights
+
+    def load(path):
+        engine = Engine(lambda engine, batch: None)
+        CheckedCheckpointLoader(str(path), {"model": torch.nn.Conv2d(1, 4, 1)}).attach(engine)
+        engine.run([0], max_epochs=1)
+
+    with pytest.raises(FileNotFoundError, match=f"--model_path {tmp_path} is a folder, not a checkpoint file"):
+        load(tmp_path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*empty\.pt \(--model_path; .*empty, truncated"):
+        load(tmp_path / "empty.pt")
+    torch.save(torch.nn.Conv2d(1, 3, 1).state_dict(), tmp_path / "three.pt")
+    with pytest.raises(ValueError, match=r"three\.pt holds a network of another shape .*size mismatch.*\(num_classes"):
+        load(tmp_path / "three.pt")
+    torch.save(torch.nn.Linear(1, 3).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt holds a network of another shape"):
+        load(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match=r"--teacher_checkpoint .*none\.pt does not exist"):
+        load_weights(torch.nn.Conv2d(1, 3, 1), str(tmp_path / "none.pt"), "teacher_checkpoint")
+    assert load_weights(torch.nn.Conv2d(1, 3, 1), str(tmp_path / "three.pt"), "teacher_checkpoint") is not None

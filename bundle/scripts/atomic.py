@@ -17,6 +17,8 @@ def prepare_output_folder(path: str | os.PathLike) -> str:
     not created yet (nothing is written before the data are checked), but the folder that would hold it
     must be writable."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"{path} is a file, not a folder: choose a folder for the run's outputs.")
     try:
         if not os.path.isdir(path):
             parent = os.path.dirname(os.path.abspath(path))

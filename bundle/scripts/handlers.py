@@ -125,15 +125,72 @@ class AtomicCheckpointSaver(CheckpointSaver):
         return self._key_metric_checkpoint.state_dict() if self._key_metric_checkpoint is not None else {}
 
 
-class ResumeCheckpointLoader(CheckpointLoader):
-    """MONAI's ``CheckpointLoader`` that acts only when ``enabled`` and the checkpoint exists; a stage whose
+def read_state_dict(path: str, option: str) -> dict:
+    """The checkpoint at ``path`` (given as ``--option``), with errors that name the file: missing, a folder,
+    empty or truncated."""
+    if not os.path.isfile(path):
+        what = "is a folder, not a checkpoint file" if os.path.isdir(path) else "does not exist"
+        raise FileNotFoundError(f"--{option} {path} {what}.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"cannot read the checkpoint {path} (--{option}; {type(error).__name__}: {error}): it is empty, "
+            "truncated or no PyTorch checkpoint."
+        ) from error
+
+
+def _shape_error(path: str, error: RuntimeError, fix: str) -> ValueError:
+    """A state-dict mismatch as one line: the first differing key, and the settings that decide the shape."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = next((line for line in lines if "size mismatch" in line), lines[-1] if lines else str(error))
+    return ValueError(
+        f"{path} holds a network of another shape than this run builds ({detail[:300]}): {fix} with the "
+        "settings it was trained with (num_classes, image_channels, network_def#channels, spatial_dims, "
+        "shared_body)."
+    )
+
+
+def load_weights(network: torch.nn.Module, path: str, option: str) -> torch.nn.Module:
+    """``network`` with the state dict at ``path`` (``--option``); errors name the file and the settings."""
+    try:
+        network.load_state_dict(read_state_dict(path, option))
+    except RuntimeError as error:
+        raise _shape_error(path, error, "build it") from error
+    return network
+
+
+class CheckedCheckpointLoader(CheckpointLoader):
+    """MONAI's ``CheckpointLoader`` whose errors name the file (``option``: the setting that gave it) and, for
+    a network of another shape, the settings that decide it."""
+
+    fix = "load it"
+
+    def __init__(self, load_path: str, load_dict: dict, option: str = "model_path", **kwargs) -> None:
+        super().__init__(load_path=load_path, load_dict=dict(load_dict), **kwargs)
+        self.option = option
+
+    def __call__(self, engine: Engine) -> None:
+        read_state_dict(self.load_path, self.option)
+        try:
+            super().__call__(engine)
+        except RuntimeError as error:
+            if "state_dict" not in str(error) and "size mismatch" not in str(error):
+                raise
+            raise _shape_error(self.load_path, error, self.fix) from error
+
+
+class ResumeCheckpointLoader(CheckedCheckpointLoader):
+    """A ``CheckedCheckpointLoader`` that acts only when ``enabled`` and the checkpoint exists; a stage whose
     checkpoint says it finished is then skipped, an interrupted one continues where it stopped.
     ``engine_key`` restores the state of the engine it is attached to from that key."""
+
+    fix = "resume (or start afresh without --resume)"
 
     def __init__(
         self, load_path: str, load_dict: dict, enabled: bool = True, engine_key: str | None = None, **kwargs
     ) -> None:
-        super().__init__(load_path=load_path, load_dict=dict(load_dict), **kwargs)
+        super().__init__(load_path=load_path, load_dict=load_dict, option="resume", **kwargs)
         self.enabled = enabled
         self.engine_key = engine_key
 
@@ -146,28 +203,11 @@ class ResumeCheckpointLoader(CheckpointLoader):
             logger.info(f"nothing to resume: {self.load_path} does not exist, starting afresh.")
 
     def __call__(self, engine: Engine) -> None:
-        """Resume, with errors that name the checkpoint; a learning rate that differs from the checkpoint's
-        is reported, and the checkpoint's is kept (a resumed run is the same run)."""
-        try:
-            torch.load(self.load_path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise ValueError(
-                f"cannot read the checkpoint {self.load_path} ({type(error).__name__}: {error}); it may be "
-                "truncated: delete it to start afresh, or resume from a copy."
-            ) from error
+        """Resume; a learning rate that differs from the checkpoint's is reported, and the checkpoint's is kept
+        (a resumed run is the same run)."""
         optimizers = {k: o for k, o in self.load_dict.items() if isinstance(o, torch.optim.Optimizer)}
         configured = {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in optimizers.items()}
-        try:
-            super().__call__(engine)
-        except RuntimeError as error:
-            if "size mismatch" not in str(error):
-                raise
-            detail = next(line.strip() for line in str(error).splitlines() if "size mismatch" in line)
-            raise ValueError(
-                f"{self.load_path} holds a network of another shape than this run builds ({detail}): resume "
-                "with the settings it was trained with (num_classes, image_channels, channels, spatial_dims), "
-                "or start afresh without --resume."
-            ) from error
+        super().__call__(engine)
         for key, optimizer in optimizers.items():
             resumed = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
             if resumed != configured[key]:

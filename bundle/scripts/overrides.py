@@ -1,12 +1,14 @@
-"""Command-line overrides that name no config id are mistakes: ``--label_fracton 50`` must not train at the
-default label fraction."""
+"""Command-line overrides that are mistakes: an id that the config lacks (``--label_fracton 50`` must not train
+at the default label fraction), and a value of a documented option of the wrong type or out of range
+(``--batch_size 0``), each refused before any work with the option named."""
 
 from __future__ import annotations
 
 import ast
 import difflib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from monai.bundle import ConfigParser
 
@@ -14,9 +16,71 @@ from monai.bundle import ConfigParser
 RUN_OPTIONS = {"run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file"}
 
 
-def command_line_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The config files and the override ids of a ``monai.bundle run`` command line (``--id value`` or
-    ``--id=value``), including the ids of an ``--args_file``."""
+def _integer(minimum: int, optional: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if (value is None and optional) or (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+            return None
+        return f"an integer of at least {minimum}" + (" (or null)" if optional else "")
+    return check
+
+
+def _number(minimum: float, inclusive: bool = True) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                value >= minimum if inclusive else value > minimum):
+            return None
+        return f"a number {'of at least' if inclusive else 'above'} {minimum:g}"
+    return check
+
+
+def _percentage(value: Any) -> str | None:
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        number = None
+    return None if number is not None and 0 < number <= 100 else "a percentage in (0, 100], such as 5"
+
+
+def _sizes(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value):
+        return None
+    return "a list of positive sizes, such as [128,128]"
+
+
+# the documented options whose values are checked: what each must be
+OPTION_RULES: dict[str, Callable[[Any], str | None]] = {
+    "max_epochs": _integer(1), "pretrain_epochs": _integer(0), "epoch_length": _integer(1, optional=True),
+    "batch_size": _integer(1), "labeled_batch_size": _integer(1), "val_interval": _integer(1),
+    "log_interval": _integer(1), "num_workers": _integer(0), "rounds": _integer(0), "num_classes": _integer(2),
+    "image_channels": _integer(1), "seed": _integer(0), "split_seed": _integer(0),
+    "num_labeled": _integer(1, optional=True), "inference_draws": _integer(1), "learning_rate": _number(0, False),
+    "weight_decay": _number(0), "lambda_max": _number(0), "label_fraction": _percentage,
+    "datastore_label_fraction": _percentage, "spatial_size": _sizes, "patch_size": _sizes, "spacing": _sizes,
+}
+
+
+def _parsed(text: str) -> Any:
+    """A command-line value as the bundle receives it: a Python literal where it is one, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return {"null": None, "none": None}.get(text.strip().lower(), text)
+
+
+def check_option_values(values: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for the first value in ``values`` that its ``OPTION_RULES`` rule refuses."""
+    for key, value in values.items():
+        if key not in OPTION_RULES or (isinstance(value, str) and value.startswith(("$", "@", "%"))):
+            continue   # not checked, or a config expression or reference
+        expected = OPTION_RULES[key](value)
+        if expected:
+            raise ValueError(f"--{key} {value!r}: expected {expected}.")
+
+
+def command_line_values(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """The config files and the override values by id of a ``monai.bundle run`` command line (``--id value``
+    or ``--id=value``), including those of an ``--args_file``."""
     options: dict[str, str] = {}
     tokens = list(argv)
     for i, token in enumerate(tokens):
@@ -28,12 +92,12 @@ def command_line_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         files = ast.literal_eval(files)
     except (ValueError, SyntaxError):
         files = files.split(",") if files else []
-    ids = [key for key in options if key not in RUN_OPTIONS]
+    values = {key: _parsed(value) for key, value in options.items() if key not in RUN_OPTIONS}
     if "args_file" in options:
         arguments = ConfigParser.load_config_file(options["args_file"])
         files = arguments.get("config_file", files)
-        ids += [key for key in arguments if key not in RUN_OPTIONS]
-    return ([files] if isinstance(files, str) else list(files)), ids
+        values.update({key: value for key, value in arguments.items() if key not in RUN_OPTIONS})
+    return ([files] if isinstance(files, str) else list(files)), values
 
 
 def config_ids(config: dict | list, prefix: str = "") -> list[str]:
@@ -50,10 +114,12 @@ def config_ids(config: dict | list, prefix: str = "") -> list[str]:
 
 def check_overrides(argv: Sequence[str] | None = None) -> None:
     """Raise ``ValueError`` for an override whose id the run's config files do not have, naming the nearest
-    id. An override may add an argument to a component (its parent id is a dict with ``_target_``)."""
-    files, overrides = command_line_overrides(sys.argv[1:] if argv is None else argv)
+    id (an override may add an argument to a component: its parent id is a dict with ``_target_``), or whose
+    value ``check_option_values`` refuses."""
+    files, values = command_line_values(sys.argv[1:] if argv is None else argv)
     if not files:
         return
+    overrides = list(values)
     parser = ConfigParser()
     parser.read_config(files)
     known = config_ids(parser.get())
@@ -64,6 +130,7 @@ def check_overrides(argv: Sequence[str] | None = None) -> None:
         nearest = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean --{nearest[0]}?" if nearest else ""
         raise ValueError(f"--{key}: no config id '{key}' in {', '.join(map(str, files))}{hint}")
+    check_option_values(values)
 
 
 def check_panel_settings(shown: dict, applied: dict) -> None:

@@ -63,15 +63,25 @@ class PredictiveEntropyd(MapTransform):
 class CheckChannelsd(MapTransform):
     """Stops with an error naming the file when a (channel-first) image in ``keys`` does not have ``channels``
     channels, and says which option to set: a network built for the wrong number of channels would
-    otherwise fail later with numbers that the user never set."""
+    otherwise fail later with numbers that the user never set. With ``spatial_dims``, a 2D image given to a
+    3D network, or a volume to a 2D one, is refused naming the overlay that fits."""
 
-    def __init__(self, keys: KeysCollection, channels: int, option: str = "image_channels") -> None:
+    def __init__(
+        self, keys: KeysCollection, channels: int, option: str = "image_channels", spatial_dims: int | None = None
+    ) -> None:
         super().__init__(keys)
         self.channels = int(channels)
         self.option = option
+        self.spatial_dims = spatial_dims
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> Mapping[Hashable, torch.Tensor]:
         for key in self.key_iterator(data):
+            dims = data[key].ndim - 1
+            if self.spatial_dims is not None and dims != self.spatial_dims:
+                fix = ("for volumes, add 'bundle/configs/datasets/volumes.yaml' after train.yaml or inference.yaml"
+                       if dims == 3 else "for 2D images, leave 'bundle/configs/datasets/volumes.yaml' out")
+                raise ValueError(f"{_name(data, key)} is a {dims}D image, but the network is "
+                                 f"{self.spatial_dims}D: {fix}.")
             found = data[key].shape[0]
             if found != self.channels:
                 raise ValueError(

@@ -8,6 +8,8 @@ file and writes ``datalist.json``. The same call runs from the bundle configs an
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import logging
 import os
@@ -85,6 +87,23 @@ def source_of(dataset: str) -> DatasetSource:
     return SOURCES[dataset]
 
 
+def check_options(dataset: str, options: Any) -> None:
+    """Refuse ``dataset_options`` that are not a mapping, or that name an option the layout's reader lacks."""
+    if not isinstance(options, Mapping):
+        raise DatasetError(
+            f"dataset_options must be a mapping such as \"{{'mask_suffix': '_mask'}}\", got {options!r}.")
+    parameters = inspect.signature(SOURCES[dataset].find_cases).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name in parameters if name not in ("root", "output_dir")]
+    for name in options:
+        if name not in known:
+            nearest = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean '{nearest[0]}'? " if nearest else ""
+            raise DatasetError(f"dataset_options '{name}': the {dataset} layout has no such option; {hint}"
+                               f"its options: {', '.join(known) or 'none'}.")
+
+
 def prepare(
     dataset: str,
     root: str,
@@ -130,6 +149,7 @@ def prepare(
     if labeled_selection not in ("seeded", "first"):
         raise DatasetError(f"labeled_selection must be 'seeded' or 'first', got '{labeled_selection}'.")
     root, output_dir = os.path.abspath(root), os.path.abspath(output_dir)
+    check_options(dataset, options or {})
     cases, splits = source.find_cases(root, output_dir, **{**source.options, **(options or {})})
     if labeled_selection == "first" and "train" not in splits:
         raise DatasetError(f"labeled_selection 'first' needs a training list (train.list) in {root}.")

@@ -114,7 +114,11 @@ def _suffix_hint(orphans: Sequence[str], images: dict[str, str]) -> str:
 
 def grouping(group_pattern: str | None) -> Callable[[str], str]:
     """Case id -> group: the first group of ``group_pattern`` (or its whole match), the id itself without one."""
-    pattern = re.compile(group_pattern) if group_pattern else None
+    try:
+        pattern = re.compile(group_pattern) if group_pattern else None
+    except re.error as error:
+        raise DatasetError(f"group_pattern '{group_pattern}' is not a valid regular expression ({error}); e.g. "
+                           "'^(patient\\d+)' groups case ids by patient.") from None
 
     def group_of(case: str) -> str:
         if pattern is None:
