@@ -43,4 +43,4 @@ def test_a_documented_option_of_the_wrong_type_or_range_is_refused_naming_it(opt
 
 def test_valid_values_and_config_expressions_pass_the_value_check():
     check_overrides(["run", "training", "--config_file", TRAIN, "--max_epochs", "3", "--learning_rate", "1e-3",
-                     "--label_fraction", "5%", "--num_labeled", "null", "--seed", "$1 + 1", "--spatial_size", "[32,32]"])
+                     "--label_fraction", "5%", "--num_labeled", "null", "--max_epochs", "$1 + 1", "--spatial_size", "[32,32]"])

@@ -185,7 +185,7 @@ class ResumeCheckpointLoader(CheckedCheckpointLoader):
     checkpoint says it finished is then skipped, an interrupted one continues where it stopped.
     ``engine_key`` restores the state of the engine it is attached to from that key."""
 
-    fix = "resume (or start afresh without --resume)"
+    fix = "resume"
 
     def __init__(
         self, load_path: str, load_dict: dict, enabled: bool = True, engine_key: str | None = None, **kwargs

@@ -18,7 +18,9 @@ RUN_OPTIONS = {"run_id", "init_id", "final_id", "meta_file", "config_file", "log
 
 def _integer(minimum: int, optional: bool = False) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
-        if (value is None and optional) or (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+        if value is None and optional:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
             return None
         return f"an integer of at least {minimum}" + (" (or null)" if optional else "")
     return check
@@ -53,7 +55,7 @@ OPTION_RULES: dict[str, Callable[[Any], str | None]] = {
     "max_epochs": _integer(1), "pretrain_epochs": _integer(0), "epoch_length": _integer(1, optional=True),
     "batch_size": _integer(1), "labeled_batch_size": _integer(1), "val_interval": _integer(1),
     "log_interval": _integer(1), "num_workers": _integer(0), "rounds": _integer(0), "num_classes": _integer(2),
-    "image_channels": _integer(1), "seed": _integer(0), "split_seed": _integer(0),
+    "image_channels": _integer(1), "split_seed": _integer(0),
     "num_labeled": _integer(1, optional=True), "inference_draws": _integer(1), "learning_rate": _number(0, False),
     "weight_decay": _number(0), "lambda_max": _number(0), "label_fraction": _percentage,
     "datastore_label_fraction": _percentage, "spatial_size": _sizes, "patch_size": _sizes, "spacing": _sizes,

@@ -1,6 +1,6 @@
-"""Dictionary transforms that MONAI lacks (MONAI's ``MapTransform``): checks of the image's channel count and
-values, a warning when resizing removes a class from a mask, and the per-voxel predictive entropy of the averaged noise draws (the uncertainty map of the paper's
-Fig. 3)."""
+"""Dictionary transforms that MONAI lacks (MONAI's ``MapTransform``): checks of the image's channel count,
+dimensions and values, a warning when resizing removes a class from a mask, and the per-voxel predictive
+entropy of the averaged noise draws (the uncertainty map of the paper's Fig. 3)."""
 
 from __future__ import annotations
 
