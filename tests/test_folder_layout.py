@@ -288,3 +288,22 @@ def test_saved_mask_values_give_one_value_per_class_that_a_png_holds():
     for bad, classes in (([0, 255], 3), ([0, 256], 2), ([-1, 255], 2)):
         with pytest.raises(DatasetError, match=r"mask_values .* must give one value in 0\.\.255 for each of the"):
             saved_values(bad, classes)
+
+
+def test_a_colour_mask_and_pictures_in_a_subfolder_are_named_as_such(tmp_path):
+    write_folder_dataset(tmp_path / "colour", num_images=12)
+    mask = tmp_path / "colour" / "masks" / "case003.png"
+    Image.fromarray(np.repeat(np.array(Image.open(mask))[..., None], 3, axis=-1)).save(mask)
+    with pytest.raises(DatasetError, match=r"case003\.png is a colour picture \(3 channels\)"):
+        folder_datalist(str(tmp_path / "colour"), num_classes=3)
+
+    write_folder_dataset(tmp_path / "nested", num_images=12)
+    (tmp_path / "nested" / "images" / "sub").mkdir()
+    shutil.move(tmp_path / "nested" / "images" / "case003.png", tmp_path / "nested" / "images" / "sub" / "case003.png")
+    with pytest.raises(DatasetError, match=r"images/sub holds pictures .* put images directly in the images folder"):
+        folder_datalist(str(tmp_path / "nested"), num_classes=3)
+    (tmp_path / "nested" / "images" / "case003").mkdir()   # a folder named as a case: read as a DICOM series
+    shutil.move(tmp_path / "nested" / "images" / "sub" / "case003.png", tmp_path / "nested" / "images" / "case003")
+    (tmp_path / "nested" / "images" / "sub").rmdir()
+    with pytest.raises(DatasetError, match=r"images/case003 is a folder, read as a DICOM series, but holds no DICOM"):
+        folder_datalist(str(tmp_path / "nested"), num_classes=3)

@@ -62,6 +62,10 @@ def test_nnunet_checks_its_manifest_and_channels(tmp_path):
     (folder / "dataset.json").write_text(json.dumps(manifest))
     with pytest.raises(DatasetError, match=r"dataset\.json defines region-based labels"):
         prepare("nnunet", folder, tmp_path / "p")
+    manifest["labels"] = {"background": "0", "blob": "1", "core": "2"}   # values as strings
+    (folder / "dataset.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"dataset\.json: label 'background' has the value '0', not an integer"):
+        prepare("nnunet", folder, tmp_path / "p")
 
 
 def test_nnunet_rgb_pictures_keep_their_channels_in_one_file(tmp_path):

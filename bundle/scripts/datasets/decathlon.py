@@ -52,6 +52,10 @@ def label_values(path: str, labels: dict) -> list[int]:
             raise DatasetError(f"{path} defines region-based labels (lists of values); give one class per value.")
         if "ignore" in labels:
             raise DatasetError(f"{path} has an 'ignore' label (sparse annotation), which this bundle does not train on.")
+        named = next(((name, v) for name, v in labels.items() if not isinstance(v, int) or isinstance(v, bool)), None)
+        if named:
+            raise DatasetError(f"{path}: label '{named[0]}' has the value {named[1]!r}, not an integer; nnU-Net's "
+                               f"labels map each name to its integer value, e.g. \"{named[0]}\": 1.")
     if sorted(values) != list(range(len(values))):
         raise DatasetError(f"{path}: label values {sorted(values)} are not consecutive from 0 (background).")
     return values

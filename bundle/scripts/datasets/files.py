@@ -194,6 +194,13 @@ def read_simpleitk(source: str) -> sitk.Image:
             return sitk.ReadImage(source)
         reader = sitk.ImageSeriesReader()
         series = reader.GetGDCMSeriesIDs(source)
+        if not series:
+            names = sorted(os.listdir(source))
+            raise DatasetError(
+                f"{source} is a folder, read as a DICOM series, but holds no DICOM files "
+                f"({len(names)} file(s){': ' + ', '.join(names[:3]) if names else ''}{', ...' if len(names) > 3 else ''}): "
+                "put pictures and single-file images directly in the images folder, one folder per DICOM series."
+            )
         if len(series) != 1:
             raise DatasetError(
                 f"{source} holds {len(series)} DICOM series; an image folder must hold exactly one "
@@ -292,6 +299,11 @@ def check_items(items: Sequence[dict], num_classes: int) -> None:
             )
         mask_file = read_image(item["label"])
         mask = np.asarray(mask_file)
+        if mask.ndim == image.ndim + 1 and mask.shape[:-1] == image.shape[: image.ndim] and mask.shape[-1] in (3, 4):
+            raise DatasetError(
+                f"mask {mask_name} is a colour picture ({mask.shape[-1]} channels); a mask must be a label map with "
+                "one value per class (0 background, 1.. the classes): save it as a single-channel image."
+            )
         if image.shape[: mask.ndim] != mask.shape and image.shape[-mask.ndim :] != mask.shape:
             raise DatasetError(f"mask {mask_name} has size {mask.shape}, its image {image_name} has size {image.shape}.")
         difference = None if is_picture(item["image"]) else geometry_difference(image_file.affine, mask_file.affine)

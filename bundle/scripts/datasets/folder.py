@@ -57,6 +57,16 @@ def images_by_stem(folder: str, convertible: bool = False) -> dict[str, str]:
     return files
 
 
+def _subfolder_hint(image_dir: str) -> str:
+    """A hint when ``image_dir`` has subfolders of pictures: only DICOM series may be folders."""
+    nested = sorted(name for name in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, name))
+                    and any(split_extension(f)[1] for f in os.listdir(os.path.join(image_dir, name))))
+    if not nested:
+        return ""
+    return (f"; {os.path.join(image_dir, nested[0])} holds pictures or images in a subfolder, which is read as one "
+            "DICOM series: put images directly in the images folder")
+
+
 def list_images(path: str) -> list[str]:
     """The supported image files of a folder (sorted), or ``[path]`` for a single file."""
     if os.path.isfile(path):
@@ -164,6 +174,7 @@ def find_cases(
     if orphans:
         raise DatasetError(
             f"mask without an image: {masks[orphans[0]]} ({len(orphans)} in all)" + _suffix_hint(orphans, images)
+            + _subfolder_hint(image_dir)
         )
 
     given = {"train": train_list, "validation": val_list, "test": test_list}
