@@ -212,3 +212,37 @@ def test_wrong_reader_options_and_an_output_folder_that_is_a_file_are_named(tmp_
     (tmp_path / "a_file").write_text("")
     with pytest.raises(NotADirectoryError, match="a_file is a file, not a folder"):
         prepare_output_folder(tmp_path / "a_file")
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_empty_or_truncated_file(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+    from monai.data import PILWriter
+
+    from scripts.atomic import atomic_write
+    from scripts.inference_outputs import atomic_writer
+
+    def full_disk(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    kept = tmp_path / "model.pt"
+    kept.write_bytes(b"earlier")
+    with pytest.raises(OSError, match=rf"no space left on the device of {tmp_path}: {kept} was not written"):
+        atomic_write(kept, full_disk)
+    assert kept.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["model.pt"]
+
+    mask = torch.tensor([[0, 1], [2, 1]], dtype=torch.uint8)
+    writer = atomic_writer(".png")(output_dtype=np.uint8)
+    writer.set_data_array(mask, channel_dim=None)
+    writer.write(str(tmp_path / "case_seg.png"))
+    reference = PILWriter(output_dtype=np.uint8)
+    reference.set_data_array(mask, channel_dim=None)
+    reference.write(str(tmp_path / "reference.png"))
+    assert (tmp_path / "case_seg.png").read_bytes() == (tmp_path / "reference.png").read_bytes()
+    monkeypatch.setattr(PILWriter, "write", lambda self, filename, **kwargs: full_disk(filename))
+    with pytest.raises(OSError, match="no space left"):
+        writer.write(str(tmp_path / "other_seg.png"))
+    assert sorted(os.listdir(tmp_path)) == ["case_seg.png", "model.pt", "reference.png"]

@@ -1,11 +1,12 @@
 import logging
 
+import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 
 from test_errors import CONFIGS
-from scripts.transforms import WarnVanishingClassesd
+from scripts.transforms import CheckMinimumSized, WarnVanishingClassesd
 
 
 def test_a_class_that_resizing_removes_is_named_with_its_file(caplog):
@@ -28,3 +29,11 @@ def test_training_checks_masks_before_they_are_resized():
     parser.read_config(f"{CONFIGS}/train.yaml")
     names = [t["_target_"] for t in parser["deterministic_transforms"]]
     assert names.index("scripts.transforms.WarnVanishingClassesd") == names.index("Resized") - 1
+
+
+@pytest.mark.parametrize("size, shown", [((1, 1), "1 x 1"), ((1, 7), "1 x 7"), ((5, 1), "5 x 1")])
+def test_an_image_with_a_side_of_one_pixel_is_refused_naming_the_file(size, shown):
+    image = MetaTensor(torch.zeros(1, *size), meta={"filename_or_obj": "/data/images/line.png"})
+    with pytest.raises(ValueError, match=f"/data/images/line.png is {shown} pixels: too small to segment"):
+        CheckMinimumSized(keys="image")({"image": image})
+    CheckMinimumSized(keys="image")({"image": MetaTensor(torch.zeros(1, 2, 2))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -49,9 +50,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
         write(tmp_path)
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise OSError(f"no space left on the device of {folder}: {path} was not written (an earlier version "
+                          "of it is kept); free space or choose another folder") from error
         raise
 
 

@@ -1,4 +1,5 @@
-"""What inference writes: masks in lossless formats only, and never its own masks read back as input images."""
+"""What inference writes: masks in lossless formats only, each whole or not at all, and never its own masks read
+back as input images."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import logging
 import os
 from collections.abc import Sequence
 
+from monai.data import ImageWriter, resolve_writer
+
+from .atomic import atomic_write
 from .datasets.folder import list_images, split_extension
 
 logger = logging.getLogger(__name__)
@@ -21,6 +25,18 @@ def check_mask_extension(output_ext: str) -> str:
             f"class values and loses classes); use one of {', '.join(LOSSLESS_MASK_EXTENSIONS)}."
         )
     return output_ext
+
+
+def atomic_writer(output_ext: str) -> type[ImageWriter]:
+    """The writer MONAI picks for ``output_ext``, writing through a temporary file that replaces the target only
+    once complete: a failed write (a full disk) leaves no truncated or empty mask behind."""
+    base = resolve_writer(output_ext.lstrip("."))[0]
+
+    class AtomicWriter(base):
+        def write(self, filename, verbose=True, **kwargs):
+            atomic_write(filename, lambda tmp: base.write(self, tmp, verbose=False, **kwargs))
+
+    return AtomicWriter
 
 
 def images_to_segment(path: str, output_dir: str, postfixes: Sequence[str]) -> list[str]:

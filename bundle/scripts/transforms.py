@@ -91,6 +91,23 @@ class CheckChannelsd(MapTransform):
         return data
 
 
+class CheckMinimumSized(MapTransform):
+    """Stops with an error naming the file when an image in ``keys`` (channel first) has a side shorter than
+    ``minimum``: a mask with a side of one pixel cannot be saved as a picture."""
+
+    def __init__(self, keys: KeysCollection, minimum: int = 2, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.minimum = minimum
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> Mapping[Hashable, torch.Tensor]:
+        for key in self.key_iterator(data):
+            size = tuple(data[key].shape[1:])
+            if min(size) < self.minimum:
+                raise ValueError(f"{_name(data, key)} is {' x '.join(map(str, size))} pixels: too small to segment "
+                                 f"(at least {self.minimum} per side).")
+        return data
+
+
 class CheckFinited(MapTransform):
     """Stops with an error naming the file when an image in ``keys`` holds NaN or infinite values: one such
     value makes the whole prediction background, with no other sign of it."""
