@@ -165,9 +165,14 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
     images = trained_path / "eval" / "synthetic_data" / "images"
     command = [
         sys.executable, "-m", "monai.bundle", "run", "--config_file", os.path.join(CONFIGS, "inference.yaml"),
-        "--input_path", str(images), "--output_dir", str(tmp_path / "masks"), "--spatial_size", "[32,32]",
+        "--input_path", str(images), "--output_dir", str(tmp_path / "masks"),
         "--save_uncertainty", "true", "--model_path", str(trained_path / "models" / "model.pt"),
     ]
+    recorded = read_report(trained_path / "models" / "model_settings.json")   # served at its training size
+    assert recorded["spatial_size"] == [32, 32] and recorded["network"]["channels"] == [16, 32, 64, 128]
+    result = subprocess.run([*command, "--spatial_size", "[64,64]"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=HANG_TIMEOUT)
+    assert result.returncode != 0 and "spatial_size [32, 32] (here [64, 64])" in result.stderr.splitlines()[-1]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = sorted(os.listdir(tmp_path / "masks"))

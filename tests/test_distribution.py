@@ -264,7 +264,7 @@ def test_unpacked_bundle_trains_in_its_own_folder_and_serves_what_it_trained(tmp
     assert file_hash(str(model)) != file_hash(str(weights))
     assert (bundle / "models" / "test_metrics.json").is_file() and (bundle / "eval" / "synthetic_data").is_dir()
     images = bundle / "eval" / "synthetic_data" / "images"
-    monai_bundle("run", "--config_file", "configs/inference.yaml", "--input_path", str(images),
-                 "--spatial_size", "[32,32]", cwd=bundle)
+    monai_bundle("run", "--config_file", "configs/inference.yaml", "--input_path", str(images), cwd=bundle)
+    assert (bundle / "models" / "model_settings.json").is_file()   # served at its training size, 32 x 32
     masks = list((bundle / "eval" / "inference").glob("*_seg.png"))
     assert masks and len(masks) == len(os.listdir(images))

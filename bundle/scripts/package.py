@@ -1,6 +1,7 @@
 """Builds the bundle zip that MONAI's model zoo ships: ``<name>/`` with ``configs/``, ``scripts/``, ``docs/``,
-``LICENSE`` and either ``models/model.pt`` (and ``model.ts`` if given) or ``large_files.yml``, which names the
-URL and hash of weights hosted elsewhere (``python -m monai.bundle download_large_files`` fetches them).
+``LICENSE``, ``models/model_settings.json`` (the settings the model was trained with, from its folder) and either
+``models/model.pt`` (and ``model.ts`` if given) or ``large_files.yml``, which names the URL and hash of weights
+hosted elsewhere (``python -m monai.bundle download_large_files`` fetches them).
 
     python -m scripts.package --output dist/diffseg.zip --model models/model.pt          # from the bundle folder
     python -m scripts.package --output dist/diffseg_acdc.zip --model models/model.pt \\
@@ -31,6 +32,7 @@ from monai.bundle import ConfigParser
 
 from .atomic import atomic_write
 from .cli import BUNDLE_ROOT
+from .model_settings import SETTINGS_FILE, settings_path
 
 SHIPPED = {  # folder: extensions of the files that ship
     "configs": (".yaml", ".json", ".conf"),
@@ -178,13 +180,18 @@ def build(output: str, name: str = "diffseg", model: str | None = None, model_ur
     configs = os.path.join(bundle_root, "configs")
     texts: dict[str, str] = {}   # files written from memory, replacing those on disk
     parsers = {w: read_configs([os.path.join(configs, w), *(overlays or [])]) for w in WORKFLOWS}
-    check_weights(model, parsers["inference.yaml"])
+    serving = read_configs([os.path.join(configs, "inference.yaml"), *(overlays or [])])
+    serving["model_path"] = model   # the model with the settings recorded beside it
+    check_weights(model, serving)
+    serving.get_parsed_content("served_settings_check")
     if overlays:
         for workflow, parser in parsers.items():
             texts[f"configs/{workflow}"] = yaml.safe_dump(parser.config, sort_keys=False)
-        with open(os.path.join(configs, "metadata.json")) as f:
-            texts["configs/metadata.json"] = json.dumps(metadata_for(json.load(f), parsers["inference.yaml"]), indent=4)
+    with open(os.path.join(configs, "metadata.json")) as f:
+        texts["configs/metadata.json"] = json.dumps(metadata_for(json.load(f), serving), indent=4)
     entries = [(path, arcname) for path, arcname in bundle_files(bundle_root) if arcname not in texts]
+    if os.path.isfile(settings_path(model)):
+        entries.append((settings_path(model), f"models/{SETTINGS_FILE}"))
     if model_url is None:
         entries.append((model, "models/model.pt"))
         if torchscript is not None:

@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 
 class RunSettingsRecord:
     """``check()`` (first in a run, before the data are prepared): with ``compare``, refuses settings that
-    differ from those recorded at ``path``, naming each with its recorded and its new value; with ``write``,
-    then records ``settings`` at ``path`` (atomically)."""
+    differ from those recorded at ``path``, naming each with its recorded and its new value. ``save()`` (once
+    the data are checked): with ``write``, records ``settings`` at ``path`` (atomically)."""
 
     def __init__(self, path: str, settings: dict[str, Any], compare: bool, write: bool = True) -> None:
         self.path = path
@@ -45,5 +45,7 @@ class RunSettingsRecord:
                 )
         elif self.compare:
             logger.warning(f"{self.path} does not exist: no settings of an earlier run to check this resumed run against.")
+
+    def save(self) -> None:
         if self.write:
             atomic_json_dump(self.settings, self.path)
