@@ -13,7 +13,7 @@ from helpers import VOLUME_LA, tiny_network, write_folder_dataset
 from scripts.baselines.cross_consistency import AuxiliaryDecoders, feature_dropout, feature_noise
 from scripts.baselines.pyramid_consistency import PyramidHeads
 from scripts.diffusion import pure_noise
-from scripts.losses import normalised_entropy, rectified_pyramid_consistency, uncertainty_masked_mse
+from scripts.losses import normalized_entropy, rectified_pyramid_consistency, uncertainty_masked_mse
 from scripts.unet_stages import decode, encode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,13 +56,13 @@ def test_unet_stages_reproduce_the_mask_pathway(spatial_dims, shared_body):
 
 def test_entropy_is_zero_for_one_hot_and_one_for_uniform():
     one_hot = torch.nn.functional.one_hot(torch.randint(0, 4, (2, 8, 8)), 4).permute(0, 3, 1, 2).float()
-    assert normalised_entropy(one_hot).abs().max() < 1e-6
-    assert torch.allclose(normalised_entropy(torch.full((2, 4, 8, 8), 0.25)), torch.ones(2, 1, 8, 8))
+    assert normalized_entropy(one_hot).abs().max() < 1e-6
+    assert torch.allclose(normalized_entropy(torch.full((2, 4, 8, 8), 0.25)), torch.ones(2, 1, 8, 8))
     logits = torch.randn(2, 4, 8, 8, requires_grad=True)
-    em = normalised_entropy(torch.softmax(logits, dim=1)).mean()
+    em = normalized_entropy(torch.softmax(logits, dim=1)).mean()
     assert 0 < em.item() < 1
     (sharper := (logits * 5).detach()).requires_grad_()
-    assert normalised_entropy(torch.softmax(sharper, dim=1)).mean() < em  # sharper predictions, lower loss
+    assert normalized_entropy(torch.softmax(sharper, dim=1)).mean() < em  # sharper predictions, lower loss
 
 
 def test_uncertainty_mask_removes_uncertain_pixels_from_the_consistency():
@@ -134,8 +134,8 @@ def test_cps_networks_differ_at_init(tmp_path):
     assert a is not b and any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     image, noise, t = torch.rand(1, 1, 32, 32), torch.randn(1, 3, 32, 32), torch.tensor([10])
     assert not torch.equal(a(image, noise, t).argmax(1), b(image, noise, t).argmax(1))
-    optimised = {id(p) for group in parser.get_parsed_content("train#optimizer").param_groups for p in group["params"]}
-    assert {id(p) for p in a.parameters()} | {id(p) for p in b.parameters()} == optimised
+    optimized = {id(p) for group in parser.get_parsed_content("train#optimizer").param_groups for p in group["params"]}
+    assert {id(p) for p in a.parameters()} | {id(p) for p in b.parameters()} == optimized
 
 
 def test_uamt_teacher_gets_no_gradient_and_follows_the_decay(tmp_path):

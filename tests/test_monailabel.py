@@ -214,12 +214,12 @@ def train_known_uncertainties(bundle, studies, uncertain, steps=80):
     images = torch.stack([preprocessing({"image": str(studies / n)})["image"] for n in names] + [conflicting] * 2)
     labels = torch.stack([load_label(str(studies / "labels" / "final" / n))[0].long() for n in names]
                          + [torch.full(size, 1), torch.full(size, 2)])
-    optimiser = torch.optim.Adam(network.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     for _ in range(steps):
         loss = torch.nn.functional.nll_loss(torch.log(inferer(images, network).clamp_min(1e-8)), labels)
-        optimiser.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
-        optimiser.step()
+        optimizer.step()
     torch.save(network.state_dict(), os.path.join(bundle, "models", "model.pt"))
 
 

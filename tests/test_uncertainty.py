@@ -9,19 +9,19 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from scripts.uncertainty import UncertaintyScorer, mean_normalised_entropy
+from scripts.uncertainty import UncertaintyScorer, mean_normalized_entropy
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle", "configs")
 
 
-def test_mean_normalised_entropy_of_certain_and_uniform_probabilities():
+def test_mean_normalized_entropy_of_certain_and_uniform_probabilities():
     uniform = torch.full((1, 4, 5, 5), 0.25)
     certain = torch.zeros((1, 4, 5, 5))
     certain[:, 2] = 1
     half = torch.cat([uniform[..., :2], certain[..., 2:]], dim=-1)  # 2 of 5 columns uniform
-    assert mean_normalised_entropy(uniform) == pytest.approx(1.0)
-    assert mean_normalised_entropy(certain) == pytest.approx(0.0, abs=1e-6)
-    assert mean_normalised_entropy(half) == pytest.approx(0.4)
+    assert mean_normalized_entropy(uniform) == pytest.approx(1.0)
+    assert mean_normalized_entropy(certain) == pytest.approx(0.0, abs=1e-6)
+    assert mean_normalized_entropy(half) == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize("class0_bias, expected", [(0.0, 1.0), (50.0, 0.0)])

@@ -12,7 +12,7 @@ from .copy_paste import BidirectionalCopyPaste
 from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
 from .losses import cross_pseudo_supervision
 from .networks import unwrap
-from .optimisation import autocast, backward, optimise
+from .training_step import autocast, backward, optimizer_step
 from .semi_supervised import SemiSupervisedTrainer
 
 UNSUPERVISED_IMAGES = ("all", "unlabeled")
@@ -71,6 +71,18 @@ class CoTrainer(SemiSupervisedTrainer):
     learns the unlabeled images from mixed images (labeled and unlabeled content swapped in a box, targets
     the labels and the teacher's argmax), and the teacher learns from the student's prediction put back
     together from the two mixed images of each pair.
+
+    Args:
+        args, kwargs: as for ``SemiSupervisedTrainer``; ``network``/``optimizer`` are the student's.
+        teacher, teacher_optimizer: the pretrained diffusion teacher and its optimizer.
+        noise_scheduler: the DDPM schedule of both networks.
+        reconstruction: the reconstruction loss (``ImageReconstruction``).
+        rounds: R, the rounds of diffusion per iteration (0: CPS and the supervised loss only).
+        reset_rounds: start every round from ``m_0``, the teacher's mask (the authors' code), not the last round's.
+        detach_rounds: treat the mask given to the next round and the reconstruction given back as constants.
+        unsupervised_images: ``"all"`` or ``"unlabeled"``, as above.
+        independent_noise: teacher and student draw their own noise and time step.
+        copy_paste: a ``BidirectionalCopyPaste`` for the student's strong view, or None.
     """
 
     def __init__(
@@ -213,7 +225,7 @@ class CoTrainer(SemiSupervisedTrainer):
         with autocast(engine):
             losses = engine.losses(images, labels, num_labeled, backward_share)
         loss = losses.total(weight)
-        optimise(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer],
+        optimizer_step(engine, images, labels, losses.student_logits, loss, [engine.optimizer, engine.teacher_optimizer],
                  backpropagated=losses.backpropagated)
 
         reconstruction = losses.reconstruction

@@ -15,7 +15,7 @@ def cross_pseudo_supervision(loss_function: Callable, logits_a: torch.Tensor, lo
     return loss_function(logits_a, target_b) + loss_function(logits_b, target_a)
 
 
-def normalised_entropy(probabilities: torch.Tensor) -> torch.Tensor:
+def normalized_entropy(probabilities: torch.Tensor) -> torch.Tensor:
     """Per-pixel entropy of class probabilities (channel dim 1) divided by ``log K``: 0 certain .. 1 uniform."""
     entropy = -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(dim=1, keepdim=True)
     return entropy / math.log(probabilities.shape[1])

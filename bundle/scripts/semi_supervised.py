@@ -9,7 +9,7 @@ from monai.engines import SupervisedTrainer
 from monai.utils import CommonKeys
 from torch.utils.data.distributed import DistributedSampler
 
-from .optimisation import plain_batch
+from .training_step import plain_batch
 
 
 class SemiSupervisedTrainer(SupervisedTrainer):
@@ -17,7 +17,16 @@ class SemiSupervisedTrainer(SupervisedTrainer):
     epoch is one pass over the unlabeled set) and one labeled batch from ``labeled_data_loader`` (cycled;
     its batch size sets the labeled:unlabeled ratio; a ``DistributedSampler`` of it gets a new epoch, and
     so a new order, for every pass). ``consistency_weight(epoch)`` weighs the unsupervised terms.
-    ``network``/``optimizer`` are the model that is validated and saved."""
+    ``network``/``optimizer`` are the model that is validated and saved.
+
+    Args:
+        device, max_epochs, network, optimizer, loss_function: as for ``SupervisedTrainer``; ``loss_function``
+            is the supervised loss of the labeled batch.
+        train_data_loader: the unlabeled batches (an epoch is one pass over them).
+        labeled_data_loader: the labeled batches, cycled.
+        consistency_weight: lambda as a function of the epoch (``scripts.ramps``).
+        kwargs: the other ``SupervisedTrainer`` arguments (``prepare_batch``, ``amp``, ``train_handlers``, ...).
+    """
 
     def __init__(
         self,

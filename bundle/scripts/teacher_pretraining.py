@@ -10,7 +10,7 @@ from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
 from .diffusion import ImageReconstruction, mask_condition, mask_from_noise, sample_timesteps
-from .optimisation import autocast, optimise, plain_batch
+from .training_step import autocast, optimizer_step, plain_batch
 
 
 class TeacherPretrainer(SupervisedTrainer):
@@ -29,6 +29,15 @@ class TeacherPretrainer(SupervisedTrainer):
 
     Engine output: ``image``, ``pred`` (mask logits), ``reconstruction``, ``loss`` and ``scalars``
     (values for TensorBoard).
+
+    Args:
+        device, max_epochs, train_data_loader, network, optimizer: as for ``SupervisedTrainer``; the loader
+            gives unlabeled images.
+        noise_scheduler: the DDPM schedule that draws ``t`` and ``t'`` and noises masks and images.
+        reconstruction: the loss of Eq. 7 (``ImageReconstruction``: image or noise space).
+        image_input: ``"noise"`` (the paper) or ``"noised"`` (the authors' code), as above.
+        hard_masks: give the image pathway ``one_hot(argmax(m))`` with a straight-through gradient.
+        kwargs: the other ``SupervisedTrainer`` arguments (``prepare_batch``, ``amp``, ``train_handlers``, ...).
     """
 
     def __init__(
@@ -85,7 +94,7 @@ class TeacherPretrainer(SupervisedTrainer):
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         with autocast(engine):
             loss, mask_logits, reconstruction = engine.cycle(images)
-        optimise(engine, images, None, mask_logits, loss, [engine.optimizer])
+        optimizer_step(engine, images, None, mask_logits, loss, [engine.optimizer])
 
         engine.state.output = {
             CommonKeys.IMAGE: images,

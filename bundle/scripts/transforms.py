@@ -12,7 +12,7 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Resize
 
-from .losses import normalised_entropy
+from .losses import normalized_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class PredictiveEntropyd(MapTransform):
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[self.output_key] = normalised_entropy(d[key][None])[0]
+            d[self.output_key] = normalized_entropy(d[key][None])[0]
         return d
 
 

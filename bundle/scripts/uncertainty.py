@@ -9,12 +9,12 @@ from collections.abc import Callable
 import torch
 from monai.inferers import Inferer
 
-from .losses import normalised_entropy
+from .losses import normalized_entropy
 
 
-def mean_normalised_entropy(probabilities: torch.Tensor) -> float:
+def mean_normalized_entropy(probabilities: torch.Tensor) -> float:
     """The mean normalised entropy of one image's class probabilities (batch of one, classes first)."""
-    return float(normalised_entropy(probabilities.float()).mean())
+    return float(normalized_entropy(probabilities.float()).mean())
 
 
 class UncertaintyScorer:
@@ -35,4 +35,4 @@ class UncertaintyScorer:
         image = self.preprocessing({"image": image_path})["image"]
         with torch.inference_mode():
             probabilities = self.inferer(image[None].to(self.device), self.network)
-        return mean_normalised_entropy(probabilities)
+        return mean_normalized_entropy(probabilities)

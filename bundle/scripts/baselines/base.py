@@ -7,14 +7,19 @@ from monai.networks.schedulers import DDPMScheduler
 
 from ..diffusion import mask_from_noise, pure_noise, sample_timesteps
 from ..networks import unwrap
-from ..optimisation import autocast, optimise
+from ..training_step import autocast, optimizer_step
 from ..semi_supervised import SemiSupervisedTrainer
 
 
 class BaselineTrainer(SemiSupervisedTrainer):
     """Subclasses define ``losses(images, labels, num_labeled)`` returning the trained network's logits
     for the whole batch, the supervised loss and a dict of unsupervised terms; ``after_step`` runs after
-    the optimizer step (e.g. an EMA update). ``optimizer`` covers every trained module."""
+    the optimizer step (e.g. an EMA update). ``optimizer`` covers every trained module.
+
+    Args:
+        args, kwargs: as for ``SemiSupervisedTrainer``.
+        noise_scheduler: the DDPM schedule whose pure-noise mask the mask pathway starts from (Eq. 8).
+    """
 
     def __init__(self, *args, noise_scheduler: DDPMScheduler, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -51,7 +56,7 @@ class BaselineTrainer(SemiSupervisedTrainer):
             logits, supervised, terms = engine.losses(images, labels, num_labeled)
         weight = float(engine.consistency_weight(engine.state.epoch))
         loss = supervised + weight * torch.stack(list(terms.values())).sum()
-        optimise(engine, images, labels, logits, loss, [engine.optimizer])
+        optimizer_step(engine, images, labels, logits, loss, [engine.optimizer])
         engine.after_step()
         pseudo_labels = logits.argmax(dim=1, keepdim=True).detach()
         shown_labels = torch.cat([labels.to(pseudo_labels.dtype), pseudo_labels[num_labeled:]])

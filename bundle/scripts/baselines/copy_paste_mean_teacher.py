@@ -18,7 +18,13 @@ class BidirectionalCopyPasteTrainer(BaselineTrainer):
 
     This is the student's side of ours with a copy-paste (``CoTrainer`` with ``copy_paste``): the same mixes,
     boxes, targets and loss terms, weighed by the same ``consistency_weight``, so that the two differ in the
-    teacher alone: ours' co-trained diffusion teacher, here the student's average."""
+    teacher alone: ours' co-trained diffusion teacher, here the student's average.
+
+    Args:
+        args, kwargs: as for ``BaselineTrainer``.
+        teacher: the student's exponential moving average.
+        copy_paste: the ``BidirectionalCopyPaste`` that mixes the images (None: no mixes, a mean teacher).
+    """
 
     def __init__(self, *args, teacher: AveragedModel, copy_paste: BidirectionalCopyPaste | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

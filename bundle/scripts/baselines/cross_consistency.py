@@ -65,7 +65,12 @@ class AuxiliaryDecoders(nn.Module):
 
 class CrossConsistencyTrainer(BaselineTrainer):
     """Supervised loss averaged over the main and auxiliary decoders on labeled images; on unlabeled
-    images, the mean squared difference between the main softmax and each auxiliary softmax."""
+    images, the mean squared difference between the main softmax and each auxiliary softmax.
+
+    Args:
+        args, kwargs: as for ``BaselineTrainer``; ``optimizer`` covers ``auxiliary_decoders`` too.
+        auxiliary_decoders: the perturbed decoders (``AuxiliaryDecoders``).
+    """
 
     def __init__(self, *args, auxiliary_decoders: AuxiliaryDecoders, **kwargs) -> None:
         super().__init__(*args, **kwargs)

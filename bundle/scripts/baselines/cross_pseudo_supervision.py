@@ -10,7 +10,12 @@ from .base import BaselineTrainer
 
 class CrossPseudoSupervisionTrainer(BaselineTrainer):
     """Both networks learn from the labels and from each other's argmax on all images (the same CPS term
-    as our co-training). ``network`` is validated and saved; ``optimizer`` covers both networks."""
+    as our co-training). ``network`` is validated and saved; ``optimizer`` covers both networks.
+
+    Args:
+        args, kwargs: as for ``BaselineTrainer``.
+        second_network: the other network, of the same architecture and another initialisation.
+    """
 
     def __init__(self, *args, second_network: torch.nn.Module, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from ..losses import normalised_entropy, uncertainty_masked_mse
+from ..losses import normalized_entropy, uncertainty_masked_mse
 from ..networks import unwrap
 from .base import BaselineTrainer
 
@@ -18,7 +18,15 @@ class UncertaintyAwareMeanTeacherTrainer(BaselineTrainer):
     images the student's softmax is pulled towards the teacher's (input noise ``N(0, noise_std^2)`` clipped
     to ``noise_clip``) where the teacher is certain: the normalised entropy of the mean of
     ``num_passes`` noisy teacher predictions is below ``0.75 + 0.25 * threshold_ramp(epoch)``.
-    The reference's noise (0.1, clip 0.2) is for [0, 1] images; these images span [-1, 1], hence 0.2 / 0.4."""
+    The reference's noise (0.1, clip 0.2) is for [0, 1] images; these images span [-1, 1], hence 0.2 / 0.4.
+
+    Args:
+        args, kwargs: as for ``BaselineTrainer``.
+        teacher: the student's exponential moving average.
+        threshold_ramp: the certainty threshold's ramp from 0 to 1 as a function of the epoch.
+        num_passes: noisy teacher predictions per batch.
+        noise_std, noise_clip: the teacher's input noise.
+    """
 
     def __init__(
         self,
@@ -51,7 +59,7 @@ class UncertaintyAwareMeanTeacherTrainer(BaselineTrainer):
             teacher = self.teacher.module
             target = torch.softmax(self.segment(teacher, self._perturbed(unlabeled)), dim=1)
             passes = [torch.softmax(self.segment(teacher, self._perturbed(unlabeled)), dim=1) for _ in range(self.num_passes)]
-            uncertainty = normalised_entropy(torch.stack(passes).mean(dim=0))
+            uncertainty = normalized_entropy(torch.stack(passes).mean(dim=0))
             certain = uncertainty < 0.75 + 0.25 * float(self.threshold_ramp(self.state.epoch))
         consistency = uncertainty_masked_mse(torch.softmax(logits[num_labeled:], dim=1), target, certain)
         self.certain_fraction = certain.float().mean().item()

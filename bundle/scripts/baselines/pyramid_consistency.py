@@ -34,7 +34,12 @@ class PyramidHeads(nn.Module):
 
 class PyramidConsistencyTrainer(BaselineTrainer):
     """Supervised loss averaged over the main output and every pyramid head on labeled images; on
-    unlabeled images, the uncertainty-rectified consistency of all scales with their mean."""
+    unlabeled images, the uncertainty-rectified consistency of all scales with their mean.
+
+    Args:
+        args, kwargs: as for ``BaselineTrainer``; ``optimizer`` covers ``pyramid_heads`` too.
+        pyramid_heads: the heads on the decoder's coarser scales (``PyramidHeads``).
+    """
 
     def __init__(self, *args, pyramid_heads: PyramidHeads, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
 from ..handlers import LABEL_COLOURS  # noqa: E402
-from ..losses import normalised_entropy  # noqa: E402
+from ..losses import normalized_entropy  # noqa: E402
 from .aggregate import METRICS, Summary  # noqa: E402
 
 LABEL_CMAP = ListedColormap(LABEL_COLOURS / 255.0)
@@ -110,7 +110,7 @@ def sample_tiles(image: torch.Tensor, target: torch.Tensor, network, teacher, in
     """2D tiles of one sample (the axial slice with the most foreground for a volume): image, teacher's
     pseudo-label, prediction, target and the normalised entropy of the sampler's noise draws."""
     prediction = inferer(image, network)[0].argmax(0, keepdim=True)
-    uncertainty = normalised_entropy(sampler(image, network))[0]
+    uncertainty = normalized_entropy(sampler(image, network))[0]
     depth = int((target[0] > 0).flatten(0, 1).sum(0).argmax()) if target.ndim == 4 else None
     tiles = {"image": _slice(image[0], depth), "prediction": _slice(prediction, depth),
              "target": _slice(target, depth), "uncertainty": _slice(uncertainty, depth)}

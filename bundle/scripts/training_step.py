@@ -35,7 +35,7 @@ def backward(engine: SupervisedTrainer, loss: torch.Tensor) -> None:
         (scaler.scale(loss) if scaler is not None else loss).backward()
 
 
-def optimise(
+def optimizer_step(
     engine: SupervisedTrainer, images: torch.Tensor, labels: torch.Tensor | None, logits: torch.Tensor,
     loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer], backpropagated: bool = False,
 ) -> None:
