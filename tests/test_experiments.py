@@ -11,8 +11,8 @@ import yaml
 from scripts.experiments import runner
 from scripts.experiments.__main__ import main
 from scripts.experiments.aggregate import (
-    best_methods, contrast, csv_table, markdown_contrasts, markdown_published, markdown_table, paired_differences,
-    summarise, t_interval,
+    best_methods, contrast, csv_table, markdown_contrasts, markdown_cost, markdown_published, markdown_table,
+    paired_differences, summarise, t_interval,
 )
 from scripts.experiments.grid import PresetError, load_preset, preset_names, select, shard
 from scripts.experiments.report import write_report
@@ -62,6 +62,15 @@ def test_tables_mark_the_best_mean_and_pair_differences_by_seed():
     rows = csv_table(summaries, {"ours": "ours", "cps": "CPS"}).splitlines()
     assert rows[0] == "dataset,label_fraction,method,label,metric,n,mean,std,ci90_low,ci90_high,best"
     assert rows[1].startswith("acdc,5,ours,ours,dice,3,0.650000,0.050000,") and rows[1].endswith(",1")
+
+
+def test_the_cost_table_gives_each_methods_minutes_relative_to_the_fastest_beside_its_score():
+    records = [record("ours", s, d, 0.5) for s, d in ((0, 0.60), (1, 0.70))]
+    records += [record("supervised", s, d, 0.4) for s, d in ((0, 0.50), (1, 0.52))]
+    records[0]["seconds"], records[1]["seconds"] = 600.0, 1200.0   # ours: 15 min on average, supervised 1 min
+    table = markdown_cost(records, "acdc", {"ours": "ours", "supervised": "supervised only"}, [5.0, 10.0], "dice")
+    assert "| ours | 15.0 (n=2) | 15.0 | 0.650 | - | - | - |" in table
+    assert "| supervised only | 1.0 (n=2) | 1.0 | 0.510 | - | - | - |" in table
 
 
 def test_contrasts_pair_any_two_methods_and_the_published_table_is_set_beside_ours():
@@ -273,7 +282,9 @@ def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
     rows = (root / "results.csv").read_text().splitlines()[1:]
     assert sorted(tuple(row.split(",")[2:5:2]) for row in rows) == [
         (name, metric) for name in ("ours", "supervised") for metric in ("dice", "jaccard", "pooled_dice", "pooled_jaccard")]
-    for figure in ("shapes_test_dice", "shapes_test_jaccard", "shapes_validation_dice", "shapes_qualitative"):
+    assert "x fastest" in results
+    for figure in ("shapes_test_dice", "shapes_test_jaccard", "shapes_validation_dice", "shapes_qualitative",
+                   "shapes_cost"):
         assert (root / "figures" / f"{figure}.png").stat().st_size > 10_000
     capsys.readouterr()
     assert main(["run", str(path), "--output", str(root), "--no_report"]) == 0

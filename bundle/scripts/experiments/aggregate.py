@@ -1,5 +1,6 @@
 """Summaries over seeds: mean and 90 % Student-t confidence interval per dataset, label fraction, method and
-metric; paired differences between methods; the paper's table form in Markdown and CSV."""
+metric; paired differences between methods; what each result cost; the paper's table form in Markdown and
+CSV."""
 
 from __future__ import annotations
 
@@ -125,6 +126,32 @@ def markdown_table(summaries: dict[tuple, Summary], dataset: str, methods: dict[
     for method, label in methods.items():
         cells = [_cell(summaries.get((dataset, f, method, m)), (dataset, f, method, m) in best)
                  for f in fractions for m in metrics]
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_cost(records: list[dict], dataset: str, methods: dict[str, str], fractions: list[float],
+                  metric: str) -> str:
+    """Rows: methods; columns per label fraction: the mean wall time of a run (minutes), that time relative to
+    the fastest method's, and the mean test ``metric`` over the same runs."""
+    minutes, scores = defaultdict(list), defaultdict(list)
+    for r in records:
+        if r["dataset"] == dataset and r.get("seconds") is not None:
+            minutes[r["label_fraction"], r["method"]].append(r["seconds"] / 60)
+            scores[r["label_fraction"], r["method"]].append(r["test"].get(metric, {}).get("mean", math.nan))
+    mean = {key: sum(values) / len(values) for key, values in minutes.items()}
+    header = ["method"] + [f"{f:g} % {column}" for f in fractions for column in ("minutes", "x fastest", METRICS[metric])]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    for method, label in methods.items():
+        cells = []
+        for f in fractions:
+            fastest = min((m for (fraction, _), m in mean.items() if fraction == f), default=None)
+            if (f, method) not in mean:
+                cells += ["-"] * 3
+                continue
+            score = sum(scores[f, method]) / len(scores[f, method])
+            cells += [f"{mean[f, method]:.1f} (n={len(minutes[f, method])})", f"{mean[f, method] / fastest:.1f}",
+                      f"{score:.3f}"]
         lines.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """Figures of an experiment (PNG, matplotlib): test scores with confidence intervals per method and label
-fraction (the paper's Fig. 4/5), validation curves, and a qualitative grid per dataset (the paper's Fig. 3)
-of sample, pseudo-label, prediction, target, errors and per-pixel uncertainty."""
+fraction (the paper's Fig. 4/5), validation curves, each run's score against its wall time, and a
+qualitative grid per dataset (the paper's Fig. 3) of sample, pseudo-label, prediction, target, errors and
+per-pixel uncertainty."""
 
 from __future__ import annotations
 
@@ -50,6 +51,28 @@ def score_bars(summaries: dict[tuple, Summary], dataset: str, methods: dict[str,
     axis.set_title(dataset)
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
+    return _save(figure, path)
+
+
+def score_against_time(records: list[dict], dataset: str, methods: dict[str, str], fractions: list[float],
+                       metric: str, path: str) -> str:
+    """One point per run: its test ``metric`` against its wall time (log scale); a colour per method, a marker
+    per label fraction."""
+    figure, axis = plt.subplots(figsize=(6.4, 4.0))
+    markers = dict(zip(fractions, "osD^v<>p*h"))
+    for m, (method, label) in enumerate(methods.items()):
+        for fraction in fractions:
+            runs = [r for r in records if (r["dataset"], r["label_fraction"], r["method"]) == (dataset, fraction, method)
+                    and r.get("seconds") and metric in r["test"]]
+            if runs:
+                axis.scatter([r["seconds"] / 60 for r in runs], [r["test"][metric]["mean"] for r in runs],
+                             color=f"C{m % 10}", marker=markers[fraction], label=f"{label}, {fraction:g} %")
+    axis.set_xscale("log")
+    axis.set_xlabel("wall time of the run (minutes, log scale)")
+    axis.set_ylabel(f"test {METRICS[metric]}")
+    axis.set_title(f"{dataset}: what each result cost")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(figure, path)
 
 

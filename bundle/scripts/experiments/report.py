@@ -11,8 +11,8 @@ import os
 from ..atomic import atomic_write
 from . import figures
 from .aggregate import (
-    METRICS, contrast, csv_table, markdown_contrasts, markdown_differences, markdown_published, markdown_table,
-    metrics_of, paired_differences, summarise,
+    METRICS, contrast, csv_table, markdown_contrasts, markdown_cost, markdown_differences, markdown_published,
+    markdown_table, metrics_of, paired_differences, summarise,
 )
 from .grid import PRESET_DIR, Preset
 from .runner import read_record, run_dir
@@ -98,6 +98,15 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                 written.append(figures.score_bars(summaries, dataset, labels, fractions, metric,
                                                   os.path.join(root, "figures", name), CONFIDENCE))
                 lines += ["", f"![{dataset} test {METRICS[metric]}](figures/{name})"]
+            metric = next(m for m in ("dice", "volume_dice", *METRICS) if m in metrics_of(summaries, dataset))
+            name = f"{dataset}_cost.png"
+            written.append(figures.score_against_time(records, dataset, labels, fractions, metric,
+                                                      os.path.join(root, "figures", name)))
+            lines += ["", f"What each result cost: the mean wall time of a run (minutes, on the machine above; "
+                      "runs that shared it side by side are each slower), that time relative to the fastest "
+                      "method's, and the test score.", "",
+                      markdown_cost(records, dataset, labels, fractions, metric), "",
+                      f"![{dataset} test {METRICS[metric]} against wall time](figures/{name})"]
             name = f"{dataset}_validation_dice.png"
             written.append(figures.validation_curves(records, dataset, labels, fractions,
                                                      os.path.join(root, "figures", name)))
