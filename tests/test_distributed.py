@@ -51,7 +51,8 @@ def test_two_processes_train_validate_and_test_with_one_set_of_outputs(tmp_path)
     log = torchrun(tmp_path, 2, [], *TINY, "--batch_size", "4", "--labeled_batch_size", "2")
     models = sorted(os.listdir(tmp_path / "models"))
     assert models == sorted(["model.pt", "model.run.json", "teacher.pt", "cotrained_teacher.pt", "pretrain_state.pt",
-                             "train_state.pt", "test_metrics.json", "run_settings.json", "model_settings.json"])
+                             "train_state.pt", "test_metrics.json", "run_settings.json", "model_settings.json",
+                             "training_flops.json"])
     report = json.loads((tmp_path / "models" / "test_metrics.json").read_text())
     assert report["num_images"] == 4  # both processes' shares of the test split, each image once
     assert report["model"]["run"] == json.loads((tmp_path / "models" / "model.run.json").read_text())

@@ -69,8 +69,11 @@ def test_the_cost_table_gives_each_methods_minutes_relative_to_the_fastest_besid
     records += [record("supervised", s, d, 0.4) for s, d in ((0, 0.50), (1, 0.52))]
     records[0]["seconds"], records[1]["seconds"] = 600.0, 1200.0   # ours: 15 min on average, supervised 1 min
     table = markdown_cost(records, "acdc", {"ours": "ours", "supervised": "supervised only"}, [5.0, 10.0], "dice")
-    assert "| ours | 15.0 (n=2) | 15.0 | 0.650 | - | - | - |" in table
-    assert "| supervised only | 1.0 (n=2) | 1.0 | 0.510 | - | - | - |" in table
+    assert "| ours | 15.0 (n=2) | 15.0 | - | 0.650 | - | - | - | - |" in table
+    assert "| supervised only | 1.0 (n=2) | 1.0 | - | 0.510 | - | - | - | - |" in table
+    records[0]["training_flops"], records[2]["training_flops"] = 3e15, 2e14   # counted by one run each
+    table = markdown_cost(records, "acdc", {"ours": "ours", "supervised": "supervised only"}, [5.0], "dice")
+    assert "| ours | 15.0 (n=2) | 15.0 | 3 (n=1) | 0.650 |" in table
 
 
 def test_contrasts_pair_any_two_methods_and_the_published_table_is_set_beside_ours():
@@ -274,6 +277,9 @@ def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
             assert (folder / "models" / "model.pt").is_file() and (folder / "log.txt").is_file()
             teacher = folder / "models" / "cotrained_teacher.pt"  # the qualitative grid's pseudo-labels
             assert teacher.is_file() == (name == "ours")
+            stages = json.loads((folder / "models" / "training_flops.json").read_text())
+            assert sorted(stages) == (["pretrain", "train"] if name == "ours" else ["train"])
+            assert run["training_flops"] == sum(s["flops"] for s in stages.values()) > 0
             if name == "ours":
                 assert torch.load(teacher, weights_only=True).keys() == torch.load(
                     folder / "models" / "model.pt", weights_only=True).keys()

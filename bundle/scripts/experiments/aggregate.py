@@ -133,25 +133,31 @@ def markdown_table(summaries: dict[tuple, Summary], dataset: str, methods: dict[
 def markdown_cost(records: list[dict], dataset: str, methods: dict[str, str], fractions: list[float],
                   metric: str) -> str:
     """Rows: methods; columns per label fraction: the mean wall time of a run (minutes), that time relative to
-    the fastest method's, and the mean test ``metric`` over the same runs."""
-    minutes, scores = defaultdict(list), defaultdict(list)
+    the fastest method's, the mean training compute (PFLOP, where the runs recorded it) and the mean test
+    ``metric`` over the same runs."""
+    minutes, scores, flops = defaultdict(list), defaultdict(list), defaultdict(list)
     for r in records:
         if r["dataset"] == dataset and r.get("seconds") is not None:
             minutes[r["label_fraction"], r["method"]].append(r["seconds"] / 60)
             scores[r["label_fraction"], r["method"]].append(r["test"].get(metric, {}).get("mean", math.nan))
+            flops[r["label_fraction"], r["method"]].append(r.get("training_flops"))
     mean = {key: sum(values) / len(values) for key, values in minutes.items()}
-    header = ["method"] + [f"{f:g} % {column}" for f in fractions for column in ("minutes", "x fastest", METRICS[metric])]
+    columns = ("minutes", "x fastest", "PFLOP", METRICS[metric])
+    header = ["method"] + [f"{f:g} % {column}" for f in fractions for column in columns]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
     for method, label in methods.items():
         cells = []
         for f in fractions:
             fastest = min((m for (fraction, _), m in mean.items() if fraction == f), default=None)
             if (f, method) not in mean:
-                cells += ["-"] * 3
+                cells += ["-"] * len(columns)
                 continue
             score = sum(scores[f, method]) / len(scores[f, method])
+            counted = [v for v in flops[f, method] if v is not None]
+            compute = f"{sum(counted) / len(counted) / 1e15:.3g}" + ("" if len(counted) == len(flops[f, method])
+                                                                      else f" (n={len(counted)})") if counted else "-"
             cells += [f"{mean[f, method]:.1f} (n={len(minutes[f, method])})", f"{mean[f, method] / fastest:.1f}",
-                      f"{score:.3f}"]
+                      compute, f"{score:.3f}"]
         lines.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(lines)
 

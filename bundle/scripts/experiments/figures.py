@@ -1,5 +1,5 @@
 """Figures of an experiment (PNG, matplotlib): test scores with confidence intervals per method and label
-fraction (the paper's Fig. 4/5), validation curves, each run's score against its wall time, and a
+fraction (the paper's Fig. 4/5), validation curves, each run's score against its training compute, and a
 qualitative grid per dataset (the paper's Fig. 3) of sample, pseudo-label, prediction, target, errors and
 per-pixel uncertainty."""
 
@@ -56,19 +56,21 @@ def score_bars(summaries: dict[tuple, Summary], dataset: str, methods: dict[str,
 
 def score_against_time(records: list[dict], dataset: str, methods: dict[str, str], fractions: list[float],
                        metric: str, path: str) -> str:
-    """One point per run: its test ``metric`` against its wall time (log scale); a colour per method, a marker
-    per label fraction."""
+    """One point per run: its test ``metric`` against its training compute (PFLOP, log scale) where every run
+    recorded it, else against its wall time; a colour per method, a marker per label fraction."""
+    shown = [r for r in records if r["dataset"] == dataset and r.get("seconds") and metric in r["test"]]
+    by_flops = bool(shown) and all(r.get("training_flops") for r in shown)
+    cost = (lambda r: r["training_flops"] / 1e15) if by_flops else (lambda r: r["seconds"] / 60)
     figure, axis = plt.subplots(figsize=(6.4, 4.0))
     markers = dict(zip(fractions, "osD^v<>p*h"))
     for m, (method, label) in enumerate(methods.items()):
         for fraction in fractions:
-            runs = [r for r in records if (r["dataset"], r["label_fraction"], r["method"]) == (dataset, fraction, method)
-                    and r.get("seconds") and metric in r["test"]]
+            runs = [r for r in shown if (r["label_fraction"], r["method"]) == (fraction, method)]
             if runs:
-                axis.scatter([r["seconds"] / 60 for r in runs], [r["test"][metric]["mean"] for r in runs],
+                axis.scatter([cost(r) for r in runs], [r["test"][metric]["mean"] for r in runs],
                              color=f"C{m % 10}", marker=markers[fraction], label=f"{label}, {fraction:g} %")
     axis.set_xscale("log")
-    axis.set_xlabel("wall time of the run (minutes, log scale)")
+    axis.set_xlabel("training compute (PFLOP, log scale)" if by_flops else "wall time of the run (minutes, log scale)")
     axis.set_ylabel(f"test {METRICS[metric]}")
     axis.set_title(f"{dataset}: what each result cost")
     axis.grid(alpha=0.3)

@@ -33,12 +33,12 @@ def _runs_csv(records: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "dataset", "label_fraction", "method", "seed", *(f"test_{m}" for m in METRICS),
-                     "best_val_dice", "best_val_epoch", "seconds"])
+                     "best_val_dice", "best_val_epoch", "seconds", "training_flops"])
     for r in records:
         best = r.get("validation", {}).get("best", {})
         writer.writerow([r["key"], r["dataset"], f"{r['label_fraction']:g}", r["method"], r["seed"],
                          *(_score(r, m, "") for m in METRICS), best.get("val_mean_dice", ""),
-                         best.get("epoch", ""), r["seconds"]])
+                         best.get("epoch", ""), r["seconds"], r.get("training_flops", "")])
     return out.getvalue()
 
 
@@ -104,7 +104,9 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                                                       os.path.join(root, "figures", name)))
             lines += ["", f"What each result cost: the mean wall time of a run (minutes, on the machine above; "
                       "runs that shared it side by side are each slower), that time relative to the fastest "
-                      "method's, and the test score.", "",
+                      "method's, the training compute (PFLOP: one iteration of each stage counted by torch's "
+                      "FlopCounterMode, times its iterations; validation and test not counted) and the test "
+                      "score.", "",
                       markdown_cost(records, dataset, labels, fractions, metric), "",
                       f"![{dataset} test {METRICS[metric]} against wall time](figures/{name})"]
             name = f"{dataset}_validation_dice.png"

@@ -24,6 +24,7 @@ from importlib import metadata
 import yaml
 
 from ..atomic import atomic_json_dump, atomic_write
+from ..compute import total_flops
 from .grid import Run
 
 RUN_RECORD = "run.json"
@@ -130,6 +131,9 @@ def execute(root: str, run: Run, fresh: bool = False) -> dict:
         return _end(folder, record, "failed", seconds, error=f"exit code {returncode}; log.txt ends with:\n{tail}")
     with open(report) as f:
         record["test"] = json.load(f)
+    flops = total_flops(os.path.join(folder, "models", "training_flops.json"))
+    if flops is not None:
+        record["training_flops"] = flops
     curve = validation_curve(folder)
     if curve:
         best = max(curve, key=lambda point: point[1])
@@ -168,6 +172,8 @@ def restore(root: str, runs: list[Run], runs_csv: str) -> list[dict]:
             "label": run.method.label, "seed": run.seed, "status": "finished", "seconds": float(row["seconds"]),
             "test": test, "restored_from": os.path.abspath(runs_csv),
         }
+        if row.get("training_flops"):
+            record["training_flops"] = float(row["training_flops"])
         if row.get("best_val_dice"):
             record["validation"] = {"best": {"epoch": int(row["best_val_epoch"]), "val_mean_dice": float(row["best_val_dice"])}}
         os.makedirs(run_dir(root, run), exist_ok=True)
