@@ -57,6 +57,11 @@ def test_documented_command_names_existing_files_and_ids(document, command):
     assert not missing, f"{document}: {command}\nnames missing config files {missing}"
     parser = ConfigParser()
     parser.read_config(paths)
+    words = shlex.split(command)
+    if "--tracking" in words:   # a settings file, whose configs add ids
+        tracking = os.path.join(base, words[words.index("--tracking") + 1])
+        assert os.path.isfile(tracking), f"{document}: {command}\nnames a missing tracking settings file"
+        parser.update(ConfigParser.load_config_file(tracking)["configs"])
     options = re.findall(r"(?<![\w'])--([A-Za-z_][\w#]*)", command)
     unknown = [o for o in options if o not in BUNDLE_OPTIONS and not o.startswith("_meta_") and o not in parser]
     assert not unknown, f"{document}: {command}\nnames no config id: {unknown}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,15 +81,21 @@ def check_option_values(values: dict[str, Any]) -> None:
             raise ValueError(f"--{key} {value!r}: expected {expected}.")
 
 
-def command_line_values(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """The config files and the override values by id of a ``monai.bundle run`` command line (``--id value``
-    or ``--id=value``), including those of an ``--args_file``."""
+def _options(argv: Sequence[str]) -> dict[str, str]:
+    """The ``--key value`` and ``--key=value`` options of a command line, as text."""
     options: dict[str, str] = {}
     tokens = list(argv)
     for i, token in enumerate(tokens):
         if token.startswith("--"):
             key, _, value = token[2:].partition("=")
             options[key] = value if "=" in token else (tokens[i + 1] if i + 1 < len(tokens) else "")
+    return options
+
+
+def command_line_values(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """The config files and the override values by id of a ``monai.bundle run`` command line (``--id value``
+    or ``--id=value``), including those of an ``--args_file``."""
+    options = _options(argv)
     files = options.get("config_file", "")
     try:
         files = ast.literal_eval(files)
@@ -114,17 +121,33 @@ def config_ids(config: dict | list, prefix: str = "") -> list[str]:
     return ids
 
 
+def tracking_ids(argv: Sequence[str]) -> list[str]:
+    """The top-level ids that ``--tracking <settings file>`` adds to the config (the file's ``configs``); MONAI's
+    built-in ``--tracking mlflow`` is refused: its handlers read a loss that the bundle's trainers do not output."""
+    tracking = _options(argv).get("tracking")
+    if not tracking:
+        return []
+    if not os.path.isfile(tracking):
+        settings = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "mlflow.yaml")
+        raise ValueError(
+            f"--tracking {tracking}: give the bundle's tracking settings file, --tracking {settings} (MONAI's "
+            "default MLflow handlers read a total loss that this bundle's trainers do not output)."
+        )
+    return list(ConfigParser.load_config_file(tracking).get("configs", {}))
+
+
 def check_overrides(argv: Sequence[str] | None = None) -> None:
-    """Raise ``ValueError`` for an override whose id the run's config files do not have, naming the nearest
-    id (an override may add an argument to a component: its parent id is a dict with ``_target_``), or whose
-    value ``check_option_values`` refuses."""
-    files, values = command_line_values(sys.argv[1:] if argv is None else argv)
+    """Raise ``ValueError`` for an override whose id the run's config files (and ``--tracking`` settings file)
+    do not have, naming the nearest id (an override may add an argument to a component: its parent id is a
+    dict with ``_target_``), or whose value ``check_option_values`` refuses."""
+    argv = sys.argv[1:] if argv is None else argv
+    files, values = command_line_values(argv)
     if not files:
         return
     overrides = list(values)
     parser = ConfigParser()
     parser.read_config(files)
-    known = config_ids(parser.get())
+    known = config_ids(parser.get()) + tracking_ids(argv)
     for key in overrides:
         parent = key.rpartition("#")[0]
         if key in known or (parent in known and isinstance(parser[parent], dict) and "_target_" in parser[parent]):
