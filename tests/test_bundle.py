@@ -154,6 +154,16 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert set(curves["loss/total"]) == set(curves["val_mean_dice"]) == {"1", "2"}  # the first run's epoch too
 
 
+def test_a_given_teacher_replaces_stage_1(trained, tmp_path):
+    teacher = trained[0] / "models" / "teacher.pt"
+    log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--teacher_checkpoint", str(teacher))
+    assert f"TeacherPretrainer skipped: its network is loaded from {teacher}" in log
+    assert "TeacherPretrainer - INFO - Epoch[1] Complete" not in log
+    models = tmp_path / "models"
+    assert not (models / "pretrain_state.pt").exists() and not (models / "teacher.pt").exists()
+    assert (models / "cotrained_teacher.pt").is_file() and (models / "model.pt").is_file()
+
+
 def test_evaluate_and_inference_configs(trained, tmp_path):
     trained_path, _ = trained
     report_path = trained_path / "models" / "test_metrics.json"
@@ -207,6 +217,7 @@ def test_evaluate_and_inference_configs(trained, tmp_path):
 def test_supervised_baseline_overlay(tmp_path):
     log = run_bundle(tmp_path, ["train.yaml", "baselines/supervised.yaml"], *TINY)
     assert "TeacherPretrainer" not in log and "CoTrainer" not in log
+    assert not (tmp_path / "models" / "cotrained_teacher.pt").exists()
     assert read_report(tmp_path / "models" / "test_metrics.json")["num_images"] == 4
     curves = json.loads((tmp_path / "eval" / "figures" / "progress.json").read_text())
     assert {"loss/supervised", "val_mean_dice"} <= set(curves)
