@@ -76,6 +76,25 @@ def test_the_cost_table_gives_each_methods_minutes_relative_to_the_fastest_besid
     assert "| ours | 15.0 (n=2) | 15.0 | 3 (n=1) | 0.650 |" in table
 
 
+def test_a_killed_attempt_counts_until_its_log_was_last_written_and_unknown_times_are_left_out(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text(runner.ATTEMPT_MARK + "\n")
+    os.utime(log, (1090.0, 1090.0))
+    killed = {"status": "running", "seconds": 30.0, "timed": True, "attempt_started": 1000.0}
+    assert runner.earlier_time(str(tmp_path), killed) == (120.0, True)
+    assert runner.earlier_time(str(tmp_path), {"status": "running", "seconds": 30.0})[1] is False   # start unknown
+    assert runner.earlier_time(str(tmp_path), {"status": "failed", "seconds": 30.0, "timed": True}) == (30.0, True)
+    # records that do not say: timed where the log holds one attempt; not where it holds two, nor restored ones
+    assert runner.is_timed(str(tmp_path), {"seconds": 5.0})
+    assert not runner.is_timed(str(tmp_path), {"seconds": 5.0, "restored_from": "runs.csv"})
+    log.write_text(2 * (runner.ATTEMPT_MARK + "\n"))
+    assert not runner.is_timed(str(tmp_path), {"seconds": 5.0})
+    records = [record("ours", s, d, 0.5) for s, d in ((0, 0.60), (1, 0.70))]
+    records[1].update(seconds=6000.0, timed=False)
+    table = markdown_cost(records, "acdc", {"ours": "ours"}, [5.0], "dice")
+    assert "| ours | 1.0 (n=1) | 1.0 | - | 0.600 |" in table
+
+
 def test_contrasts_pair_any_two_methods_and_the_published_table_is_set_beside_ours():
     records = [record("ours", s, d, 0.5) for s, d in ((0, 0.60), (1, 0.70), (2, 0.65))]
     records += [record("bcp", s, d, 0.4) for s, d in ((0, 0.55), (1, 0.66), (2, 0.64))]
@@ -213,6 +232,7 @@ def test_runs_are_skipped_once_finished_resumed_when_interrupted_and_failures_re
     assert [c.get("resume") for c in calls] == [True, True, None]   # training runs continue from checkpoints
     assert runner.run_all(root, runs, echo=lambda _: None) == []
     assert records[1]["test"]["dice"]["mean"] == pytest.approx(0.6)
+    assert not records[0]["timed"] and records[1]["timed"]   # the interrupted attempt's start was not recorded
 
     # fresh: an unfinished run's folder is removed before it starts again
     stale = os.path.join(runner.run_dir(root, runs[2]), "models", "stale.pt")

@@ -134,10 +134,10 @@ def markdown_cost(records: list[dict], dataset: str, methods: dict[str, str], fr
                   metric: str) -> str:
     """Rows: methods; columns per label fraction: the mean wall time of a run (minutes), that time relative to
     the fastest method's, the mean training compute (PFLOP, where the runs recorded it) and the mean test
-    ``metric`` over the same runs."""
+    ``metric`` over the same runs; runs whose time is not wholly known (``timed`` false) are left out."""
     minutes, scores, flops = defaultdict(list), defaultdict(list), defaultdict(list)
     for r in records:
-        if r["dataset"] == dataset and r.get("seconds") is not None:
+        if r["dataset"] == dataset and r.get("seconds") is not None and r.get("timed", True):
             minutes[r["label_fraction"], r["method"]].append(r["seconds"] / 60)
             scores[r["label_fraction"], r["method"]].append(r["test"].get(metric, {}).get("mean", math.nan))
             flops[r["label_fraction"], r["method"]].append(r.get("training_flops"))

@@ -57,9 +57,12 @@ def score_bars(summaries: dict[tuple, Summary], dataset: str, methods: dict[str,
 def score_against_time(records: list[dict], dataset: str, methods: dict[str, str], fractions: list[float],
                        metric: str, path: str) -> str:
     """One point per run: its test ``metric`` against its training compute (PFLOP, log scale) where every run
-    recorded it, else against its wall time; a colour per method, a marker per label fraction."""
-    shown = [r for r in records if r["dataset"] == dataset and r.get("seconds") and metric in r["test"]]
+    recorded it, else against its wall time (runs whose time is not wholly known, ``timed`` false, left out);
+    a colour per method, a marker per label fraction."""
+    shown = [r for r in records if r["dataset"] == dataset and metric in r["test"]]
     by_flops = bool(shown) and all(r.get("training_flops") for r in shown)
+    if not by_flops:
+        shown = [r for r in shown if r.get("seconds") and r.get("timed", True)]
     cost = (lambda r: r["training_flops"] / 1e15) if by_flops else (lambda r: r["seconds"] / 60)
     figure, axis = plt.subplots(figsize=(6.4, 4.0))
     markers = dict(zip(fractions, "osD^v<>p*h"))
@@ -74,7 +77,10 @@ def score_against_time(records: list[dict], dataset: str, methods: dict[str, str
     axis.set_ylabel(f"test {METRICS[metric]}")
     axis.set_title(f"{dataset}: what each result cost")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if shown:
+        axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        axis.text(0.5, 0.5, "no run whose time is wholly known", ha="center", va="center", transform=axis.transAxes)
     return _save(figure, path)
 
 

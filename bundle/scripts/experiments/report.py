@@ -15,7 +15,7 @@ from .aggregate import (
     markdown_table, metrics_of, paired_differences, summarise,
 )
 from .grid import PRESET_DIR, Preset
-from .runner import read_record, run_dir
+from .runner import is_timed, read_record, run_dir
 
 CONFIDENCE = 0.90
 
@@ -54,7 +54,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
     for run in runs:
         record = read_record(root, run)
         if record is not None and record["status"] == "finished":
-            records.append(record)
+            records.append({**record, "timed": is_timed(run_dir(root, run), record)})
         else:
             missing.append(f"{run.key} ({record['status'] if record else 'not started'})")
     labels = {name: method.label for name, method in preset.methods.items()}
@@ -106,7 +106,8 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                       "runs that shared it side by side are each slower), that time relative to the fastest "
                       "method's, the training compute (PFLOP: one iteration of each stage counted by torch's "
                       "FlopCounterMode, times its iterations; validation and test not counted) and the test "
-                      "score.", "",
+                      "score. Runs whose time is not wholly known (restored from a table, or interrupted before "
+                      "the time of the attempt was recorded) are left out: n counts the others.", "",
                       markdown_cost(records, dataset, labels, fractions, metric), "",
                       f"![{dataset} test {METRICS[metric]} against wall time](figures/{name})"]
             name = f"{dataset}_validation_dice.png"

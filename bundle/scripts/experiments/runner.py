@@ -28,6 +28,7 @@ from ..compute import total_flops
 from .grid import Run
 
 RUN_RECORD = "run.json"
+ATTEMPT_MARK = "--- input summary of monai.bundle.scripts.run ---"   # what MONAI logs as a bundle run starts
 
 
 def run_dir(root: str, run: Run) -> str:
@@ -109,11 +110,11 @@ def execute(root: str, run: Run, fresh: bool = False) -> dict:
     os.makedirs(folder, exist_ok=True)
     cmd = command(root, run)
     previous = None if fresh else read_record(root, run)
+    seconds, timed = earlier_time(folder, previous)   # a resumed run adds up its attempts
     record = {
         "key": run.key, "dataset": run.dataset, "label_fraction": run.label_fraction, "method": run.method.name,
         "label": run.method.label, "seed": run.seed, "command": shlex.join(cmd), "status": "running",
-        "seconds": previous.get("seconds", 0.0) if previous else 0.0,   # a resumed run adds up its attempts
-        "machine": machine(),
+        "seconds": seconds, "timed": timed, "attempt_started": time.time(), "machine": machine(),
     }
     source = run.source_key()
     if source is not None and not os.path.isfile(os.path.join(root, *source.split("/"), "models", "model.pt")):
@@ -141,8 +142,36 @@ def execute(root: str, run: Run, fresh: bool = False) -> dict:
     return _end(folder, record, "finished", seconds)
 
 
+def is_timed(folder: str, record: dict) -> bool:
+    """Whether a record's ``seconds`` count every attempt of its run: as the record says, or where it does not
+    (restored records, records of earlier versions), whether the run's log holds a single attempt."""
+    if "timed" in record:
+        return record["timed"]
+    log = os.path.join(folder, "log.txt")
+    if record.get("restored_from") or not os.path.isfile(log):
+        return False
+    with open(log, errors="replace") as f:
+        return sum(ATTEMPT_MARK in line for line in f) == 1
+
+
+def earlier_time(folder: str, previous: dict | None) -> tuple[float, bool]:
+    """The wall time of a run's earlier attempts, and whether all of it is counted (``is_timed``): an attempt
+    that was killed (its record still says running) lasted until its log was last written."""
+    if previous is None:
+        return 0.0, True
+    seconds, timed = previous.get("seconds", 0.0), is_timed(folder, previous)
+    log = os.path.join(folder, "log.txt")
+    if previous["status"] == "running":
+        if "attempt_started" in previous and os.path.isfile(log):
+            seconds += max(0.0, os.path.getmtime(log) - previous["attempt_started"])
+        else:
+            timed = False
+    return seconds, timed
+
+
 def _end(folder: str, record: dict, outcome: str, seconds: float, error: str | None = None) -> dict:
     record.update(status=outcome, seconds=round(record["seconds"] + seconds, 1))
+    record.pop("attempt_started", None)
     if error is not None:
         record["error"] = error
     atomic_json_dump(record, os.path.join(folder, RUN_RECORD))
