@@ -145,6 +145,7 @@ def test_a_resume_with_other_settings_is_refused_naming_them_and_the_split_is_ke
     assert json.loads((tmp_path / "models" / "run_settings.json").read_text()) == recorded
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     run_bundle(tmp_path, ["train.yaml"], *TINY[:-6], "--max_epochs", "1", "--val_interval", "1", "--rounds", "1")
     log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--resume", "true")
@@ -154,6 +155,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert set(curves["loss/total"]) == set(curves["val_mean_dice"]) == {"1", "2"}  # the first run's epoch too
 
 
+@pytest.mark.slow
 def test_a_given_teacher_replaces_stage_1(trained, tmp_path):
     teacher = trained[0] / "models" / "teacher.pt"
     log = run_bundle(tmp_path, ["train.yaml"], *TINY, "--teacher_checkpoint", str(teacher))
@@ -164,6 +166,7 @@ def test_a_given_teacher_replaces_stage_1(trained, tmp_path):
     assert (models / "cotrained_teacher.pt").is_file() and (models / "model.pt").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_and_inference_configs(trained, tmp_path):
     trained_path, _ = trained
     report_path = trained_path / "models" / "test_metrics.json"
@@ -223,6 +226,7 @@ def test_supervised_baseline_overlay(tmp_path):
     assert {"loss/supervised", "val_mean_dice"} <= set(curves)
 
 
+@pytest.mark.slow
 def test_co_trained_student_beats_chance_clearly(tmp_path):
     # chance level: a random labelling scores a mean foreground Dice of about 0.1 on this data
     run_bundle(
@@ -290,6 +294,7 @@ def test_a_run_shorter_than_its_validation_interval_tests_its_own_model(tmp_path
     assert written_by["id"] != "an older run" and report["model"]["run"] == written_by
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overlays", [["train.yaml"], ["train.yaml", "baselines/supervised.yaml"]])
 def test_fully_supervised_training_takes_a_pass_over_the_training_images_per_epoch(tmp_path, overlays):
     at = TINY.index("--epoch_length")

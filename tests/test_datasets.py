@@ -175,6 +175,7 @@ def test_datalist_json_round_trip_and_command_line(tmp_path, capsys):
 # ---- the real subsets in ../shared/data
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "LA")), reason="../shared/data/LA is not present")
 def test_real_la_subset(tmp_path):
     d = prepare("la", os.path.join(SHARED, "LA"), tmp_path / "prepared", num_labeled=4, labeled_selection="first")
@@ -269,6 +270,7 @@ def test_settings_that_leave_no_labeled_item(tmp_path):
         prepare("ph2", tmp_path / "PH2", tmp_path / "p", labeled_selection="first")
 
 
+@pytest.mark.slow
 def test_bundle_run_reports_bad_data_before_training(tmp_path):
     import subprocess
     import sys

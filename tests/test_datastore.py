@@ -77,6 +77,7 @@ def run_as_monai_label(overrides, cwd):
     return result.returncode, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_training_as_monai_label_runs_it(tmp_path):
     """The overrides of the bundle app's train task (BundleTrainTask.run_single_gpu of monailabel 0.8, with the
     train panel's values set on their ids): bundle_root, max_epochs, the labeled and validation lists, device,
@@ -105,6 +106,7 @@ def test_training_as_monai_label_runs_it(tmp_path):
     assert not (tmp_path / "bundle" / "eval" / "synthetic_data").exists()
 
 
+@pytest.mark.slow
 def test_panel_settings_that_an_app_does_not_apply_stop_the_run(tmp_path):
     """MONAI Label's stock bundle train task sets the panel's values on displayable_configs and its max_epochs
     on the trainer alone: the lambda ramp would keep its length and the rounds their number. Refused."""

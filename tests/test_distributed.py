@@ -38,6 +38,7 @@ def torchrun(tmp_path, processes, configs, *args, worker=False, run_id="training
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_separate_pathway_unets_and_a_launch_without_torchrun_are_refused(tmp_path):
     log = torchrun(tmp_path, 1, ["variants/authors.yaml"], *TINY, succeed=False)
     assert "multi-GPU training needs network_def#shared_body true" in log
@@ -47,6 +48,7 @@ def test_separate_pathway_unets_and_a_launch_without_torchrun_are_refused(tmp_pa
     assert alone.returncode != 0 and "multi_gpu_train.yaml runs under torchrun" in alone.stdout + alone.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_train_validate_and_test_with_one_set_of_outputs(tmp_path):
     log = torchrun(tmp_path, 2, [], *TINY, "--batch_size", "4", "--labeled_batch_size", "2")
     models = sorted(os.listdir(tmp_path / "models"))
@@ -77,6 +79,7 @@ def test_two_processes_train_validate_and_test_with_one_set_of_outputs(tmp_path)
     assert again["num_images"] == 4 and again["dice"] == tested["dice"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(BASELINES))
 def test_processes_hold_the_same_networks_and_share_out_the_unlabeled_images(tmp_path, method):
     torchrun(tmp_path, 2, BASELINES[method], *TINY, "--batch_size", "2", "--labeled_batch_size", "2", worker=True)
@@ -93,6 +96,7 @@ def test_processes_hold_the_same_networks_and_share_out_the_unlabeled_images(tmp
         assert len(stage1[0]) == 6 and not stage1[0] & stage1[1]
 
 
+@pytest.mark.slow
 def test_two_processes_reach_the_loss_of_one_with_the_same_global_batch(tmp_path):
     """The supervised baseline without random augmentation, with a fixed time step and plain SGD (Adam's first
     steps are the gradients' signs, which rounding flips where a gradient is nearly zero): two processes with

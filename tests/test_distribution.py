@@ -51,6 +51,7 @@ def weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_metadata_verifies_offline_against_the_schema_in_the_bundle(tmp_path):
     log = monai_bundle("verify_metadata", "--meta_file", "configs/metadata.json", "--filepath", "docs/metadata_schema.json")
     assert "metadata is verified with no error" in log and "skipped downloading" in log
@@ -89,6 +90,7 @@ def test_network_input_and_output_match_the_metadata(configs, extra):
     assert "data shape of network is verified with no error" in log
 
 
+@pytest.mark.slow
 def test_torchscript_and_onnx_exports_match_the_eager_network(tmp_path, weights):
     common = ["--ckpt_file", str(weights), "--meta_file", "configs/metadata.json", "--config_file",
               "configs/inference.yaml", "--use_trace", "true", "--input_shape", "[1,1,64,64]"]
@@ -192,6 +194,7 @@ def test_zip_ships_the_modules_that_its_configs_and_user_commands_import(tmp_pat
         assert f"python -m {module.removesuffix('.__main__')}" in docs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ship", ["weights", "large_files"])
 def test_zip_downloaded_over_loopback_runs_inference_from_another_folder(tmp_path, loopback, weights, ship):
     served, url = loopback
@@ -252,6 +255,7 @@ def test_overlays_are_baked_into_the_shipped_configs_and_metadata(tmp_path):
     assert trained.get_parsed_content("dataset_layout") == "acdc" and trained.get_parsed_content("max_epochs") == 56
 
 
+@pytest.mark.slow
 def test_unpacked_bundle_trains_in_its_own_folder_and_serves_what_it_trained(tmp_path, weights):
     """Retraining a downloaded bundle writes into that bundle's models/ and eval/, and its inference uses the new
     weights."""

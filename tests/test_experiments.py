@@ -286,6 +286,7 @@ def test_runs_restored_from_a_reports_runs_csv_join_the_tables(tmp_path, capsys)
     assert "ours − supervised only | +0.090 (n=1)" in results and "restored from" in results
 
 
+@pytest.mark.slow
 def test_a_tiny_grid_runs_reports_and_is_not_run_again(tiny_grid, capsys):
     path, root = tiny_grid
     for name in ("ours", "supervised"):

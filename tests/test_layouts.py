@@ -171,6 +171,7 @@ def test_folder_layout_reads_nrrd_mha_mhd_and_dicom_series(tmp_path):
         prepare("folder", tmp_path, tmp_path / "prepared", num_classes=3)
 
 
+@pytest.mark.slow
 def test_an_nnunet_dataset_trains_and_evaluates_through_the_documented_commands(tmp_path):
     """``monai.bundle run training`` and ``evaluating`` on a user's nnU-Net raw dataset, as the bundle README
     documents them (train.yaml + volumes.yaml, --dataset_layout nnunet)."""

@@ -33,6 +33,7 @@ def history(client, run, key):
     return [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
 
 
+@pytest.mark.slow
 def test_one_run_holds_stage_1_every_loss_term_validation_and_the_test(tmp_path):
     from monai.utils import path_to_sqlite_uri
 

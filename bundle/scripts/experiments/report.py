@@ -133,6 +133,9 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         lines += ["", "Runs marked * were restored from " + ", ".join(f"`{path}`" for path in restored)
                   + " (their folders were not kept): their test scores, best validation score and minutes are "
                   "in the tables, their validation curves and predictions are not."]
+    if any(not r["timed"] for r in records):
+        lines += ["", "Minutes marked ≥ leave out attempts that were interrupted before their time was recorded "
+                  "(or, for restored runs, may): the run took at least that long."]
     shown = [m for m in METRICS if any(_score(r, m, None) is not None for r in records)]
     lines += ["", "## Runs", "", "| run | " + " | ".join(f"test {METRICS[m]}" for m in shown)
               + " | best validation Dice (epoch) | minutes |", "| --- |" + " ---: |" * (len(shown) + 2)]
@@ -140,7 +143,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
         best = r.get("validation", {}).get("best")
         validation = f"{best['val_mean_dice']:.3f} ({best['epoch']})" if best else "-"
         scores = " | ".join(f"{_score(r, m):.3f}" if _score(r, m, None) is not None else "-" for m in shown)
-        lines.append(f"| {r['key']}{' *' if r.get('restored_from') else ''} | {scores} | {validation} | {r['seconds'] / 60:.1f} |")
+        lines.append(f"| {r['key']}{' *' if r.get('restored_from') else ''} | {scores} | {validation} | {'' if r['timed'] else '≥ '}{r['seconds'] / 60:.1f} |")
     written.append(_write_text(os.path.join(root, "results.md"), "\n".join(lines) + "\n"))
     written.append(_write_text(os.path.join(root, "results.csv"), csv_table(summaries, labels, CONFIDENCE)))
     written.append(_write_text(os.path.join(root, "runs.csv"), _runs_csv(records)))
