@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 import yaml
+from monai.bundle import ConfigParser
 
 from scripts.experiments import runner
 from scripts.experiments.__main__ import main
@@ -74,6 +75,24 @@ def test_the_cost_table_gives_each_methods_minutes_relative_to_the_fastest_besid
     records[0]["training_flops"], records[2]["training_flops"] = 3e15, 2e14   # counted by one run each
     table = markdown_cost(records, "acdc", {"ours": "ours", "supervised": "supervised only"}, [5.0], "dice")
     assert "| ours | 15.0 (n=2) | 15.0 | 3 (n=1) | 0.650 |" in table
+
+
+def test_every_paper_glas_run_trains_at_the_papers_schedule(tmp_path):
+    """The preset's runs merge their overlays with the paper's schedule (profiles/paper_schedule_2d.yaml): a
+    preset that loses it runs the bundle's defaults under the paper's name."""
+    preset = select(load_preset("paper_glas"), label_fractions=[5, 100], seeds=[0], dataset_dirs={"glas": str(tmp_path)})
+    runs = preset.runs()
+    assert {run.method.name for run in runs} == set(preset.methods)
+    for run in runs:
+        parser = ConfigParser()
+        parser.read_config([*run.configs])
+        parser.update(runner.settings(str(tmp_path / "experiment"), run))
+        schedule = {key: parser[key] for key in ("spatial_size", "batch_size", "labeled_batch_size", "max_epochs",
+                                                 "lr_step_epochs", "rounds", "amp")}
+        assert schedule == {"spatial_size": [128, 128], "batch_size": 2, "labeled_batch_size": 2, "max_epochs": 200,
+                            "lr_step_epochs": 50, "rounds": 5, "amp": True}, run.key
+        assert parser["epoch_length"] == "$-(-len(@datalist['labeled']) // @labeled_batch_size)", run.key
+        assert parser["lambda_max"] == (1.0 if run.method.name in ("ours", "ours_no_cp", "bcp") else 5.0), run.key
 
 
 def test_a_killed_attempt_counts_until_its_log_was_last_written_and_unknown_times_are_left_out(tmp_path):
