@@ -61,3 +61,17 @@ def test_the_inferer_follows_the_amp_flag_and_returns_float32_probabilities(sche
     mixed = MaskPathwayInferer(scheduler, amp=True)(image, network)
     assert set(dtypes) == {torch.bfloat16} and mixed.dtype == torch.float32
     assert (mixed - full).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("device, avx512_bf16, amx, expected", [
+    ("cpu", True, False, True), ("cpu", False, True, True), ("cpu", False, False, False), ("cuda", False, False, True),
+])
+def test_amp_runs_where_the_device_computes_it_natively_and_says_so_where_not(monkeypatch, caplog, device,
+                                                                                avx512_bf16, amx, expected):
+    from scripts.precision import mixed_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert mixed_precision("true", device) is expected
+    assert ("no bfloat16 instructions" in caplog.text) != expected
+    assert mixed_precision(False, device) is False
