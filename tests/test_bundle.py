@@ -231,7 +231,7 @@ def test_co_trained_student_beats_chance_clearly(tmp_path):
     # chance level: a random labelling scores a mean foreground Dice of about 0.1 on this data
     run_bundle(
         tmp_path, ["train.yaml"], "--pretrain_epochs", "2", "--max_epochs", "5", "--val_interval", "1",
-        "--rounds", "1",
+        "--rounds", "1", "--synthetic_dataset#size", "32", "--spatial_size", "[32,32]",   # 32 x 32: 0.89
     )
     report = read_report(tmp_path / "models" / "test_metrics.json")
     assert report["dice"]["mean"] > 0.6, report
