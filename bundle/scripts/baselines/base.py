@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
+from monai.inferers import Inferer
 from monai.networks.schedulers import DDPMScheduler
 
-from ..diffusion import mask_from_noise, pure_noise, sample_timesteps
+from ..diffusion import pure_noise, sample_timesteps
+from ..inferers import RandomTimestepInferer
 from ..networks import unwrap
 from ..training_step import autocast, optimizer_step
 from ..semi_supervised import SemiSupervisedTrainer
@@ -19,16 +21,17 @@ class BaselineTrainer(SemiSupervisedTrainer):
     Args:
         args, kwargs: as for ``SemiSupervisedTrainer``.
         noise_scheduler: the DDPM schedule whose pure-noise mask the mask pathway starts from (Eq. 8).
+        inferer: the training forward of every network (``segment``); default ``RandomTimestepInferer``.
     """
 
-    def __init__(self, *args, noise_scheduler: DDPMScheduler, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, noise_scheduler: DDPMScheduler, inferer: Inferer | None = None, **kwargs) -> None:
+        super().__init__(*args, inferer=inferer or RandomTimestepInferer(noise_scheduler), **kwargs)
         self.noise_scheduler = noise_scheduler
 
     def segment(self, network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-        """Class logits of the mask pathway from a pure-noise mask at a random time step per image."""
-        timesteps = sample_timesteps(self.noise_scheduler, images.shape[0], images.device)
-        return mask_from_noise(network, self.noise_scheduler, images, timesteps)
+        """Class logits of ``network``'s training forward, the engine's inferer: by default the mask pathway
+        from a pure-noise mask at a random time step per image."""
+        return self.inferer(images, network)
 
     def segment_with_features(
         self, images: torch.Tensor
