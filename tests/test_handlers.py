@@ -2,8 +2,9 @@ import json
 
 import pytest
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 
+from scripts.distributed import MainProcessHandlers
 from scripts.handlers import ModelProvenance, PeriodicValidation, RunIdentity
 
 
@@ -24,6 +25,25 @@ def test_validation_runs_every_interval_and_after_the_last_epoch(max_epochs, int
     handler.attach(trainer)
     trainer.run([0], max_epochs=max_epochs)
     assert validator.epochs == expected
+
+
+@pytest.mark.parametrize("main_process", [True, False])
+def test_main_process_handlers_are_attached_and_made_on_the_main_process_only(main_process):
+    made, seen = [], []
+
+    class Recorder:
+        def attach(self, engine):
+            engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.iteration))
+
+    def make():  # a handler whose making writes a file (a TensorBoard writer)
+        made.append(True)
+        return Recorder()
+
+    trainer = Engine(lambda engine, batch: None)
+    MainProcessHandlers([Recorder(), make], main_process=main_process).attach(trainer)
+    trainer.run([0, 1], max_epochs=1)
+    assert made == ([True] if main_process else [])
+    assert seen == ([1, 1, 2, 2] if main_process else [])
 
 
 def test_a_model_written_by_another_run_is_refused(tmp_path):

@@ -97,3 +97,25 @@ def is_distributed() -> bool:
 def is_main_process() -> bool:
     """Rank 0 of a process group, or a process that runs alone."""
     return not is_distributed() or dist.get_rank() == 0
+
+
+class MainProcessHandlers:
+    """The handlers that only the main process attaches: logs, TensorBoard, figures, progress and the files
+    written once per run. A member is a handler, or a callable that makes one (``_mode_: callable`` in the
+    config) where making it already writes something (a TensorBoard writer creates its file), so that the
+    other processes make none of those.
+
+    Args:
+        handlers: the handlers, or callables returning one, attached in this order.
+        main_process: whether this process is the main one; elsewhere nothing is attached.
+    """
+
+    def __init__(self, handlers: Sequence, main_process: bool = True) -> None:
+        self.handlers = list(handlers)
+        self.main_process = main_process
+
+    def attach(self, engine) -> None:
+        if not self.main_process:
+            return
+        for handler in self.handlers:
+            (handler if hasattr(handler, "attach") else handler()).attach(engine)
