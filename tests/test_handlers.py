@@ -5,7 +5,9 @@ import torch
 from ignite.engine import Engine, Events
 
 from scripts.distributed import MainProcessHandlers
-from scripts.handlers import ModelProvenance, PeriodicValidation, RunIdentity
+from scripts.handlers import (
+    AtomicCheckpointSaver, ModelProvenance, PeriodicValidation, ResumeCheckpointLoader, RunIdentity,
+)
 
 
 class CountingValidator:
@@ -71,11 +73,30 @@ def test_a_resumed_run_takes_back_its_identity():
 
 
 def _resume(path, load_dict):
-    from scripts.handlers import ResumeCheckpointLoader
-
     engine = Engine(lambda engine, batch: None)
     ResumeCheckpointLoader(str(path), load_dict).attach(engine)
     engine.run([0], max_epochs=1)
+
+
+def test_a_checkpoint_holds_what_the_trainer_declares_and_a_resume_restores_it(tmp_path):
+    class Trainer(Engine):
+        def __init__(self):
+            super().__init__(lambda engine, batch: None)
+            self.student = torch.nn.Conv2d(1, 2, 1)
+
+        def checkpoint_state(self):
+            return {"student": self.student}
+
+    first, second = Trainer(), Trainer()
+    saver = AtomicCheckpointSaver(str(tmp_path), {"scheduler": None, "run": RunIdentity()}, engine_key="trainer",
+                                  save_interval=1, interval_filename="train_state.pt")
+    saver.attach(first)
+    first.run([0], max_epochs=1)
+    assert set(torch.load(tmp_path / "train_state.pt", weights_only=False)) == {"student", "run", "trainer"}
+    ResumeCheckpointLoader(str(tmp_path / "train_state.pt"), {"scheduler": None, "run": RunIdentity()},
+                           engine_key="trainer").attach(second)
+    second.run([0], max_epochs=1)
+    assert torch.equal(second.student.weight, first.student.weight) and second.state.iteration == 1
 
 
 def test_resume_errors_name_the_checkpoint_and_the_settings(tmp_path):

@@ -121,6 +121,10 @@ class CoTrainer(SemiSupervisedTrainer):
         self.independent_noise = independent_noise
         self.copy_paste = copy_paste
 
+    def checkpoint_state(self) -> dict:
+        return {"student": self.network, "teacher": self.teacher, "optimizer": self.optimizer,
+                "teacher_optimizer": self.teacher_optimizer}
+
     def segment(self, network: torch.nn.Module, images: torch.Tensor, draw: tuple | None = None):
         """Mask logits from a pure-noise mask (Eq. 8), and the ``(noise, timesteps)`` draw they used: the one
         given, or a new one."""

@@ -97,18 +97,32 @@ class _AtomicDiskSaver(BaseSaveHandler):
             os.remove(os.path.join(self.dirname, filename))
 
 
+def trainer_state(engine: Engine) -> dict:
+    """What a resumed run needs of the trainer ``engine``, by checkpoint key: what its ``checkpoint_state()``
+    declares (the trainers of this bundle: their networks and optimizers), or else its network and optimizer."""
+    declared = getattr(engine, "checkpoint_state", None)
+    return declared() if callable(declared) else {"network": engine.network, "optimizer": engine.optimizer}
+
+
+def _present(items: dict) -> dict:
+    """``items`` without the entries that are None (a scheduler or a module that this run does not have)."""
+    return {key: value for key, value in items.items() if value is not None}
+
+
 class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI's ``CheckpointSaver`` with atomic writes; ``interval_filename`` gives the interval checkpoint a
-    fixed name (one file, replaced each time) and ``engine_key`` adds the state of the engine it is attached
-    to (epoch, iteration) under that key. Its ``state_dict`` holds the best key metric seen so far, so
-    putting the saver in a resumable checkpoint keeps a resumed run from overwriting a better model. With
-    ``run``, every checkpoint gets a ``run_file`` naming the run that wrote it."""
+    fixed name (one file, replaced each time) and ``engine_key`` adds the state of the trainer it is attached
+    to (epoch, iteration) under that key, and the modules and optimizers the trainer declares
+    (``trainer_state``); entries of ``save_dict`` that are None are left out. Its ``state_dict`` holds the
+    best key metric seen so far, so putting the saver in a resumable checkpoint keeps a resumed run from
+    overwriting a better model. With ``run``, every checkpoint gets a ``run_file`` naming the run that wrote
+    it."""
 
     def __init__(
         self, save_dir: str, save_dict: dict, interval_filename: str | None = None, engine_key: str | None = None,
         run: RunIdentity | None = None, **kwargs,
     ) -> None:
-        super().__init__(save_dir=save_dir, save_dict=save_dict, **kwargs)
+        super().__init__(save_dir=save_dir, save_dict=_present(save_dict), **kwargs)
         self.engine_key = engine_key
         for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if checkpoint is not None:
@@ -117,8 +131,9 @@ class AtomicCheckpointSaver(CheckpointSaver):
                 checkpoint.save_handler = _AtomicDiskSaver(saver.dirname, filename, run)
 
     def attach(self, engine: Engine) -> None:
-        if self.engine_key is not None:
+        if self.engine_key is not None:  # the trainer's modules as it starts (MONAI attaches in its constructor)
             self.save_dict[self.engine_key] = engine
+            engine.add_event_handler(Events.STARTED, lambda trainer: self.save_dict.update(trainer_state(trainer)))
         super().attach(engine)
 
     def state_dict(self) -> dict:
@@ -183,14 +198,15 @@ class CheckedCheckpointLoader(CheckpointLoader):
 class ResumeCheckpointLoader(CheckedCheckpointLoader):
     """A ``CheckedCheckpointLoader`` that acts only when ``enabled`` and the checkpoint exists; a stage whose
     checkpoint says it finished is then skipped, an interrupted one continues where it stopped.
-    ``engine_key`` restores the state of the engine it is attached to from that key."""
+    ``engine_key`` restores the state of the trainer it is attached to from that key, and the modules and
+    optimizers it declares (``trainer_state``); entries of ``load_dict`` that are None are left out."""
 
     fix = "resume"
 
     def __init__(
         self, load_path: str, load_dict: dict, enabled: bool = True, engine_key: str | None = None, **kwargs
     ) -> None:
-        super().__init__(load_path=load_path, load_dict=load_dict, option="resume", **kwargs)
+        super().__init__(load_path=load_path, load_dict=_present(load_dict), option="resume", **kwargs)
         self.enabled = enabled
         self.engine_key = engine_key
 
@@ -205,6 +221,8 @@ class ResumeCheckpointLoader(CheckedCheckpointLoader):
     def __call__(self, engine: Engine) -> None:
         """Resume; a learning rate that differs from the checkpoint's is reported, and the checkpoint's is kept
         (a resumed run is the same run)."""
+        if self.engine_key is not None:  # the trainer's modules, now that it is built
+            self.load_dict.update(trainer_state(engine))
         optimizers = {k: o for k, o in self.load_dict.items() if isinstance(o, torch.optim.Optimizer)}
         configured = {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in optimizers.items()}
         super().__call__(engine)

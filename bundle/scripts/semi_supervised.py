@@ -49,6 +49,10 @@ class SemiSupervisedTrainer(SupervisedTrainer):
         self._labeled_iterator = None
         self._labeled_passes = 0
 
+    def checkpoint_state(self) -> dict:
+        """What a resumed run needs of this trainer, by checkpoint key: its networks and optimizers."""
+        return {"network": self.network, "optimizer": self.optimizer}
+
     def _next_labeled_batch(self) -> dict:
         if self._labeled_iterator is not None:
             batch = next(self._labeled_iterator, None)

@@ -70,6 +70,10 @@ class TeacherPretrainer(SupervisedTrainer):
         self.image_input = image_input
         self.hard_masks = hard_masks
 
+    def checkpoint_state(self) -> dict:
+        """What a resumed stage 1 needs of this trainer: the teacher and its optimizer."""
+        return {"teacher": self.network, "optimizer": self.optimizer}
+
     def cycle(self, images: torch.Tensor, condition=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Eq. 5-7 on a batch: the cycle loss, the mask logits and the reconstruction. ``condition`` turns the
         mask logits into the image pathway's mask (default: ``mask_condition`` with ``hard_masks``)."""

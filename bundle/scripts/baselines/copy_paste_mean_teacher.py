@@ -33,6 +33,9 @@ class BidirectionalCopyPasteTrainer(BaselineTrainer):
         self.teacher = teacher
         self.copy_paste = copy_paste
 
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "ema_teacher": self.teacher}
+
     def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int):
         n = num_labeled
         with torch.no_grad():

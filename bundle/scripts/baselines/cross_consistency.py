@@ -76,6 +76,9 @@ class CrossConsistencyTrainer(BaselineTrainer):
         super().__init__(*args, **kwargs)
         self.auxiliary_decoders = auxiliary_decoders
 
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "auxiliary_decoders": self.auxiliary_decoders}
+
     def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int):
         self.auxiliary_decoders.train()
         logits, encoded, _ = self.segment_with_features(images)

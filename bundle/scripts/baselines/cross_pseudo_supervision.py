@@ -21,6 +21,9 @@ class CrossPseudoSupervisionTrainer(BaselineTrainer):
         super().__init__(*args, **kwargs)
         self.second_network = second_network
 
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "second_network": self.second_network}
+
     def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int):
         self.second_network.train()
         logits_a, logits_b = self.segment(self.network, images), self.segment(self.second_network, images)

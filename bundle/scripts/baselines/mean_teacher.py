@@ -47,6 +47,9 @@ class UncertaintyAwareMeanTeacherTrainer(BaselineTrainer):
         self.noise_std = noise_std
         self.noise_clip = noise_clip
 
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "ema_teacher": self.teacher}
+
     def _perturbed(self, images: torch.Tensor) -> torch.Tensor:
         noise = torch.clamp(torch.randn_like(images) * self.noise_std, -self.noise_clip, self.noise_clip)
         return images + noise

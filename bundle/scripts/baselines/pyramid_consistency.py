@@ -45,6 +45,9 @@ class PyramidConsistencyTrainer(BaselineTrainer):
         super().__init__(*args, **kwargs)
         self.pyramid_heads = pyramid_heads
 
+    def checkpoint_state(self) -> dict:
+        return {**super().checkpoint_state(), "pyramid_heads": self.pyramid_heads}
+
     def losses(self, images: torch.Tensor, labels: torch.Tensor, num_labeled: int):
         self.pyramid_heads.train()
         logits, _, levels = self.segment_with_features(images)
