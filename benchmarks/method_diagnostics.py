@@ -11,12 +11,22 @@
     teacher    the co-trained teacher (cotrained_teacher.pt) against the student (model.pt beside it), scored as
                validation scores (mean Dice, the validation inferer and size) on the unlabeled training images,
                whose masks the dataset has, and on the validation images: inference only
+    measure    a binary model (model.pt) on the test split, at the validation size, every pixel pooled: Dice
+               and Jaccard at the argmax, and at the foreground threshold that maximises the test split's own
+               Jaccard (the measure of the paper's code). The second is tuned on the test split: it shows
+               how much of a gap to published numbers is the measure, and is never a result of its own
+    constant   the test report of a model that gives every pixel one class (--label, default 1), through the
+               bundle's own test (the same transforms, resizing and metrics as every run's): the floor that
+               a trained model has to beat where one class covers much of the image
 
     python benchmarks/method_diagnostics.py gradients --checkpoint RUN/models/train_state.pt --overlay ...
     python benchmarks/method_diagnostics.py stage1 --checkpoint RUN/models/teacher.pt --overlay ...
     python benchmarks/method_diagnostics.py probe --checkpoint RUN/models/teacher.pt --overlay ...
     python benchmarks/method_diagnostics.py teacher --checkpoint RUN/models/cotrained_teacher.pt \
         --dataset volumes la --dataset-dir ../shared/data/LA --overlay profiles/cpu_3d.yaml --settings RUN/settings.yaml
+    python benchmarks/method_diagnostics.py measure --checkpoint RUN/models/model.pt --dataset glas \
+        --dataset-dir DIR --overlay profiles/paper_schedule_2d.yaml --settings RUN/settings.yaml
+    python benchmarks/method_diagnostics.py constant --dataset glas --dataset-dir DIR --overlay profiles/paper_schedule_2d.yaml
 
 ``--overlay`` and ``--option KEY=VALUE`` give the run's own overlays and options (a run of the experiment
 runner: the overlays of its command and its ``settings.yaml``), so the networks and losses are built as that
@@ -26,6 +36,7 @@ run built them. Data: ACDC at 5 % from ../shared/data unless told otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -250,11 +261,70 @@ def teacher(config: ConfigParser, args: argparse.Namespace) -> None:
         print(f"| {name} | {scores[0]:.3f} | {scores[1]:.3f} |")
 
 
+def pooled_scores(probabilities: torch.Tensor, labels: torch.Tensor, threshold: float) -> tuple[float, float]:
+    """Dice and Jaccard of every pixel pooled, foreground where its probability exceeds ``threshold``."""
+    predicted, truth = probabilities > threshold, labels > 0
+    overlap = (predicted & truth).sum().item()
+    total, union = predicted.sum().item() + truth.sum().item(), (predicted | truth).sum().item()
+    return 2 * overlap / max(total, 1), overlap / max(union, 1)
+
+
+def measure(config: ConfigParser, args: argparse.Namespace) -> None:
+    network, inferer = config.get_parsed_content("network_def"), config.get_parsed_content("inferer")
+    network.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
+    if network.num_classes != 2:
+        raise SystemExit(f"{args.checkpoint}: measure needs a binary model, this one has {network.num_classes} classes.")
+    network.eval()
+    items = config.get_parsed_content("datalist")["test"]
+    loader = DataLoader(Dataset(items, config.get_parsed_content("eval_transforms")), batch_size=1)
+    probabilities, labels = [], []
+    with torch.no_grad():
+        for batch in loader:
+            probabilities.append(torch.softmax(inferer(batch["image"], network), dim=1)[:, 1].flatten())
+            labels.append(batch["label"].flatten())
+    probabilities, labels = torch.cat(probabilities), torch.cat(labels)
+    size = "x".join(str(s) for s in batch["image"].shape[2:])
+    tuned = max((pooled_scores(probabilities, labels, t / 1000) + (t / 1000,) for t in range(1, 1000)),
+                key=lambda scores: scores[1])
+    print(f"{len(items)} test images at {size}, every pixel pooled ({args.checkpoint})")
+    print("| foreground | pooled Dice | pooled Jaccard |")
+    print("| --- | ---: | ---: |")
+    print("| argmax | {:.4f} | {:.4f} |".format(*pooled_scores(probabilities, labels, 0.5)))
+    print("| probability > {2:.3f}, the test split's best Jaccard (test-tuned) | {0:.4f} | {1:.4f} |".format(*tuned))
+
+
+class ConstantSegmenter(torch.nn.Module):
+    """Logits that give every pixel the class ``label``, whatever the inputs (the mask pathway's signature)."""
+
+    def __init__(self, num_classes: int, label: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.register_buffer("logits", torch.nn.functional.one_hot(torch.tensor(label), num_classes).float())
+
+    def forward(self, image: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return torch.zeros_like(image[:, :1]) + self.logits.view(1, -1, *[1] * (image.ndim - 2))  # image's metadata
+
+
+def constant(config: ConfigParser, args: argparse.Namespace) -> None:
+    model = ConstantSegmenter(config.get_parsed_content("num_classes"), args.label)
+    model_path = os.path.join(config["ckpt_dir"], "constant.pt")
+    torch.save(model.state_dict(), model_path)
+    config["network"], config["test#model_path"], config["test_own_model"] = model, model_path, False
+    config.get_parsed_content("test#evaluator").run()
+    with open(config.get_parsed_content("test#report_path")) as f:
+        report = json.load(f)
+    print(f"every pixel class {args.label}, the bundle's test report ({report['num_images']} images):")
+    for name, value in report.items():
+        if isinstance(value, dict) and "mean" in value:
+            print(f"  {name}: {value['mean']:.4f} (per class: {value['per_class']})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe", "teacher"])
-    parser.add_argument("--checkpoint", required=True,
-                        help="train_state.pt (gradients), teacher.pt (stage1, probe) or cotrained_teacher.pt (teacher)")
+    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe", "teacher", "measure", "constant"])
+    parser.add_argument("--checkpoint",
+                        help="train_state.pt (gradients), teacher.pt (stage1, probe), cotrained_teacher.pt (teacher) "
+                             "or model.pt (measure)")
     parser.add_argument("--overlay", nargs="*", default=["profiles/cpu_2d.yaml"],
                         help="overlays after train.yaml and the dataset's (relative to bundle/configs or paths)")
     parser.add_argument("--settings", nargs="*", help="YAML files of config ids, e.g. a run's settings.yaml")
@@ -266,11 +336,16 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--lam", type=float, help="lambda for the weighted terms (default: the checkpoint epoch's)")
     parser.add_argument("--probe-steps", type=int, default=1000)
+    parser.add_argument("--label", type=int, default=1, help="the class that constant gives every pixel")
     args = parser.parse_args()
+    if args.checkpoint is None and args.diagnostic != "constant":
+        parser.error(f"{args.diagnostic} needs --checkpoint")
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         config = build(args, scratch)
-        {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher}[args.diagnostic](config, args)
+        diagnostics = {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher, "measure": measure,
+                       "constant": constant}
+        diagnostics[args.diagnostic](config, args)
 
 
 if __name__ == "__main__":
