@@ -1,5 +1,6 @@
 """The semi-supervised baselines: the property that defines each, and one iteration of each config in 2D and 3D."""
 
+import json
 import os
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
+from PIL import Image
 
 import publisher_layouts as layouts
 from helpers import VOLUME_LA, tiny_network, write_folder_dataset
@@ -197,6 +199,16 @@ def test_the_shared_overlay_alone_says_which_overlay_is_missing(tmp_path):
     parser = parse(["baselines/semi_supervised.yaml"], **small(tmp_path, tmp_path / "data"))
     with pytest.raises(Exception, match=r"give a baseline's own overlay \(baselines/<method>.yaml\)"):
         parser.get_parsed_content("train#trainer")
+
+
+def test_the_constant_reference_scores_every_pixel_as_foreground_through_the_bundles_test(tmp_path):
+    write_folder_dataset(tmp_path / "data", num_images=12, num_classes=2)
+    parser = parse(["baselines/constant.yaml"], **small(tmp_path, tmp_path / "data", num_classes=2))
+    parser.get_parsed_content("run")
+    masks = [np.asarray(Image.open(item["label"])) > 0 for item in parser.get_parsed_content("datalist")["test"]]
+    expected = np.mean([2 * mask.sum() / (mask.sum() + mask.size) for mask in masks])
+    report = json.loads((tmp_path / "models" / "test_metrics.json").read_text())
+    assert report["num_images"] == len(masks) > 0 and report["dice"]["mean"] == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("method", METHODS)

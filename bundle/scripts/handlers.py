@@ -109,6 +109,12 @@ def _present(items: dict) -> dict:
     return {key: value for key, value in items.items() if value is not None}
 
 
+def save_model(network: torch.nn.Module, path: str, run: RunIdentity | None = None) -> None:
+    """``network``'s state dict at ``path``, written atomically, with the ``run_file`` of ``run``: a model file
+    that the test takes as this run's."""
+    _AtomicDiskSaver(os.path.dirname(path), os.path.basename(path), run)(network.state_dict(), os.path.basename(path))
+
+
 class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI's ``CheckpointSaver`` with atomic writes; ``interval_filename`` gives the interval checkpoint a
     fixed name (one file, replaced each time) and ``engine_key`` adds the state of the trainer it is attached

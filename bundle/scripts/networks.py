@@ -28,6 +28,27 @@ def reinitialise_convolutions(module: nn.Module) -> None:
             conv.reset_parameters()
 
 
+class ConstantSegmenter(nn.Module):
+    """Logits that give every pixel the class ``label``, whatever the inputs (the mask pathway's signature):
+    a trivial reference that a trained model has to beat.
+
+    Args:
+        num_classes: the classes, background included.
+        label: the class of every pixel.
+    """
+
+    def __init__(self, num_classes: int, label: int = 1) -> None:
+        super().__init__()
+        if not 0 <= label < num_classes:
+            raise ValueError(f"label must be a class in [0, {num_classes - 1}], got {label}.")
+        self.num_classes = num_classes
+        self.register_buffer("logits", nn.functional.one_hot(torch.tensor(label), num_classes).float())
+
+    def forward(self, image: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        # added to zeros of the image's own type, so that a MetaTensor's metadata (and its inverse) carries over
+        return torch.zeros_like(image[:, :1]) + self.logits.view(1, -1, *[1] * (image.ndim - 2))
+
+
 class PathwayInput(NamedTuple):
     """What the mask pathway's UNet is called with: ``unet(x, timesteps, class_labels=pathway_labels)``."""
 
