@@ -14,10 +14,8 @@
     measure    a binary model (model.pt) on the test split, at the validation size, every pixel pooled: Dice
                and Jaccard at the argmax, and at the foreground threshold that maximises the test split's own
                Jaccard (the measure of the paper's code). The second is tuned on the test split: it shows
-               how much of a gap to published numbers is the measure, and is never a result of its own
-    constant   the test report of a model that gives every pixel one class (--label, default 1), through the
-               bundle's own test (the same transforms, resizing and metrics as every run's): the floor that
-               a trained model has to beat where one class covers much of the image
+               how much of a gap to published numbers is the measure, and is never a result of its own; it
+               never falls below calling every pixel foreground (the lowest threshold does that)
 
     python benchmarks/method_diagnostics.py gradients --checkpoint RUN/models/train_state.pt --overlay ...
     python benchmarks/method_diagnostics.py stage1 --checkpoint RUN/models/teacher.pt --overlay ...
@@ -26,17 +24,11 @@
         --dataset volumes la --dataset-dir ../shared/data/LA --overlay profiles/cpu_3d.yaml --settings RUN/settings.yaml
     python benchmarks/method_diagnostics.py measure --checkpoint RUN/models/model.pt --dataset glas \
         --dataset-dir DIR --overlay profiles/paper_schedule_2d.yaml --settings RUN/settings.yaml
-    python benchmarks/method_diagnostics.py constant --dataset glas --dataset-dir DIR --overlay profiles/paper_schedule_2d.yaml
-
-``--overlay`` and ``--option KEY=VALUE`` give the run's own overlays and options (a run of the experiment
-runner: the overlays of its command and its ``settings.yaml``), so the networks and losses are built as that
-run built them. Data: ACDC at 5 % from ../shared/data unless told otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -293,36 +285,10 @@ def measure(config: ConfigParser, args: argparse.Namespace) -> None:
     print("| probability > {2:.3f}, the test split's best Jaccard (test-tuned) | {0:.4f} | {1:.4f} |".format(*tuned))
 
 
-class ConstantSegmenter(torch.nn.Module):
-    """Logits that give every pixel the class ``label``, whatever the inputs (the mask pathway's signature)."""
-
-    def __init__(self, num_classes: int, label: int) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.register_buffer("logits", torch.nn.functional.one_hot(torch.tensor(label), num_classes).float())
-
-    def forward(self, image: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        return torch.zeros_like(image[:, :1]) + self.logits.view(1, -1, *[1] * (image.ndim - 2))  # image's metadata
-
-
-def constant(config: ConfigParser, args: argparse.Namespace) -> None:
-    model = ConstantSegmenter(config.get_parsed_content("num_classes"), args.label)
-    model_path = os.path.join(config["ckpt_dir"], "constant.pt")
-    torch.save(model.state_dict(), model_path)
-    config["network"], config["test#model_path"], config["test_own_model"] = model, model_path, False
-    config.get_parsed_content("test#evaluator").run()
-    with open(config.get_parsed_content("test#report_path")) as f:
-        report = json.load(f)
-    print(f"every pixel class {args.label}, the bundle's test report ({report['num_images']} images):")
-    for name, value in report.items():
-        if isinstance(value, dict) and "mean" in value:
-            print(f"  {name}: {value['mean']:.4f} (per class: {value['per_class']})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe", "teacher", "measure", "constant"])
-    parser.add_argument("--checkpoint",
+    parser.add_argument("diagnostic", choices=["gradients", "stage1", "probe", "teacher", "measure"])
+    parser.add_argument("--checkpoint", required=True,
                         help="train_state.pt (gradients), teacher.pt (stage1, probe), cotrained_teacher.pt (teacher) "
                              "or model.pt (measure)")
     parser.add_argument("--overlay", nargs="*", default=["profiles/cpu_2d.yaml"],
@@ -336,15 +302,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--lam", type=float, help="lambda for the weighted terms (default: the checkpoint epoch's)")
     parser.add_argument("--probe-steps", type=int, default=1000)
-    parser.add_argument("--label", type=int, default=1, help="the class that constant gives every pixel")
     args = parser.parse_args()
-    if args.checkpoint is None and args.diagnostic != "constant":
-        parser.error(f"{args.diagnostic} needs --checkpoint")
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         config = build(args, scratch)
-        diagnostics = {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher, "measure": measure,
-                       "constant": constant}
+        diagnostics = {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher, "measure": measure}
         diagnostics[args.diagnostic](config, args)
 
 
