@@ -76,12 +76,15 @@ def machine() -> str:
     """What a run ran on: CPU model and cores, GPU, OS, Python, torch and MONAI versions."""
     import torch
 
+    from ..precision import native_bfloat16_cpu
+
     cpu = platform.processor() or platform.machine()
     if os.path.isfile("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, {gpu}; {platform.system()} {platform.release()}; Python "
+    bfloat16 = "" if gpu != "no GPU" or native_bfloat16_cpu() else " (no bfloat16 instructions: amp runs in float32)"
+    return (f"{cpu}{bfloat16}, {os.cpu_count()} cores, {gpu}; {platform.system()} {platform.release()}; Python "
             f"{platform.python_version()}, torch {metadata.version('torch')}, MONAI {metadata.version('monai')}")
 
 
