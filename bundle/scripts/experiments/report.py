@@ -115,8 +115,9 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
                                                      os.path.join(root, "figures", name)))
             lines += ["", f"![{dataset} validation Dice](figures/{name})"]
             example = next((run for run in runs if run.dataset == dataset and run.method.evaluate is None
-                            and read_record(root, run) in records
+                            and read_record(root, run) in records and read_record(root, run).get("validation")
                             and os.path.isfile(os.path.join(run_dir(root, run), "models", "model.pt"))), None)
+            # a run that trained (and validated) a network: a reference such as baselines/constant.yaml did not
             if qualitative and example is not None:
                 folder = run_dir(root, example)
                 name = f"{dataset}_qualitative.png"
