@@ -14,9 +14,10 @@ from helpers import VOLUME_LA
 
 BUNDLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle")
 SEMI_SUPERVISED = sorted(set(os.listdir(os.path.join(BUNDLE, "configs", "baselines")))
-                         - {"supervised.yaml", "semi_supervised.yaml"})
-BASELINES = [["baselines/supervised.yaml"],  # each semi-supervised one after the wiring they share
-             *[["baselines/semi_supervised.yaml", f"baselines/{name}"] for name in SEMI_SUPERVISED]]
+                         - {"supervised.yaml", "semi_supervised.yaml", "constant.yaml"})
+BASELINES = [["baselines/supervised.yaml"], ["baselines/constant.yaml"],
+             *[["baselines/semi_supervised.yaml", f"baselines/{name}"] for name in SEMI_SUPERVISED]]  # after
+             # the wiring that the semi-supervised ones share
 
 
 def workflow(tmp_path, workflow_type, configs, **overrides):

@@ -42,7 +42,9 @@ class ConstantSegmenter(nn.Module):
         if not 0 <= label < num_classes:
             raise ValueError(f"label must be a class in [0, {num_classes - 1}], got {label}.")
         self.num_classes = num_classes
-        self.register_buffer("logits", nn.functional.one_hot(torch.tensor(label), num_classes).float())
+        # a frozen parameter, so that the workflow's optimizers can be built around it as around any network
+        logits = nn.functional.one_hot(torch.tensor(label), num_classes).float()
+        self.logits = nn.Parameter(logits, requires_grad=False)
 
     def forward(self, image: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         # added to zeros of the image's own type, so that a MetaTensor's metadata (and its inverse) carries over
