@@ -186,6 +186,34 @@ def test_bcp_student_learns_the_teachers_argmax_inside_the_box(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, teacher.module.parameters()))  # followed the student
 
 
+@pytest.mark.parametrize("pretrain_epochs", [1, 0])
+def test_bcp_pretrains_on_labeled_mixes_then_starts_student_and_teacher_from_that_network(tmp_path, pretrain_epochs):
+    write_folder_dataset(tmp_path / "data", num_images=12)
+    parser = parse(baseline("bcp"), **small(tmp_path, tmp_path / "data", bcp_pretrain_epochs=pretrain_epochs))
+    pretrainer, network = parser.get_parsed_content("pretrain#trainer"), parser.get_parsed_content("network")
+    teacher = parser.get_parsed_content("ema_teacher")   # built before pre-training, as a copy of the network
+    mix, mixes = pretrainer.copy_paste.mix, []
+    pretrainer.copy_paste.mix = lambda *args: mixes.append((args, mix(*args))) or mixes[-1][1]
+    built = [p.detach().clone() for p in network.parameters()]
+    pretrainer.run()
+    pretrained = [p.detach().clone() for p in network.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(built, pretrained)) == bool(pretrain_epochs)
+    if pretrain_epochs:   # every labeled image mixed with the next one of its batch, the two labels as targets
+        (images, labels, partners, partner_labels), (_, targets, box) = mixes[0]
+        assert torch.equal(partners, images.roll(1, dims=0)) and torch.equal(partner_labels, labels.roll(1, dims=0))
+        inside = box.bool().expand_as(labels)
+        assert torch.equal(targets[: len(labels)][inside], partner_labels[inside])
+        assert torch.equal(targets[len(labels):][inside], labels[inside])
+    else:
+        assert mixes == []
+    trainer = parser.get_parsed_content("train#trainer")
+    at_start = []
+    trainer.add_event_handler(Events.ITERATION_STARTED(once=1), lambda _: at_start.extend(
+        torch.equal(t, s) for t, s in zip(teacher.module.parameters(), pretrained)))
+    trainer.run()
+    assert at_start and all(at_start)   # the teacher starts as the (pre-trained) student
+
+
 def test_bcp_needs_copy_paste(tmp_path):
     write_folder_dataset(tmp_path / "data", num_images=12)
     parser = parse(baseline("bcp"), **small(tmp_path, tmp_path / "data", copy_paste=False))
