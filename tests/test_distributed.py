@@ -87,7 +87,7 @@ def test_processes_hold_the_same_networks_and_share_out_the_unlabeled_images(tmp
     first, second = ranks[0]["parameters"], ranks[1]["parameters"]
     assert len(first) == len(second) > 0
     assert all(torch.equal(a, b) for a, b in zip(first, second)), "the processes' networks differ"
-    trainer = "CoTrainer" if method == "ours" else next(iter(ranks[0]["iterations"]))
+    trainer = {"ours": "CoTrainer", "bcp": "BidirectionalCopyPasteTrainer"}.get(method) or next(iter(ranks[0]["iterations"]))
     for epoch in (1, 2):
         seen = [{f for i in rank["iterations"][trainer] if i["epoch"] == epoch for f in i["files"]} for rank in ranks]
         assert len(seen[0]) == len(seen[1]) == 6 and not seen[0] & seen[1]  # 12 unlabeled images shared out
