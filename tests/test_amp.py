@@ -15,6 +15,7 @@ TRAINERS = {  # what runs: the trainer's config id and the overlays that select 
     "co-training": ("train#trainer", []),
     "supervised": ("train#trainer", ["baselines/supervised.yaml"]),
     **{name: ("train#trainer", baseline(name)) for name in METHODS},
+    "bcp pre-training": ("pretrain#trainer", baseline("bcp")),
 }
 
 
@@ -44,8 +45,8 @@ def test_an_amp_step_runs_in_bfloat16_on_the_cpu_with_a_finite_loss_through_the_
     prepare_batch = trainer.prepare_batch
     trainer.prepare_batch = lambda batch, *args, **kwargs: prepared.append(1) or prepare_batch(batch, *args, **kwargs)
     trainer.run()
-    # a batch of images (stage 1, supervised-only), or a labeled and an unlabeled one, per iteration
-    assert len(prepared) == (1 if method in ("stage 1", "supervised") else 2) * trainer.state.iteration
+    # a batch of images (stage 1, supervised-only, BCP's pre-training), or a labeled and an unlabeled one, per iteration
+    assert len(prepared) == (1 if method in ("stage 1", "supervised", "bcp pre-training") else 2) * trainer.state.iteration
     assert np.isfinite(trainer.state.output["loss"].item())
     assert (torch.bfloat16 in dtypes) == amp and (torch.float32 in dtypes) != amp
     if method != "supervised":  # MONAI's own SupervisedTrainer fires them in its own order
