@@ -43,7 +43,9 @@ class LabeledCopyPasteTrainer(SupervisedTrainer):
         optimizer_step(engine, mixed_images, mixed_targets, logits, loss, [engine.optimizer])
         engine.state.output[CommonKeys.PRED] = logits.detach()
         engine.state.output[CommonKeys.LOSS] = loss.detach()
-        engine.state.output["scalars"] = {"loss/copy_paste": loss.item(), "lr/network": engine.optimizer.param_groups[0]["lr"]}
+        engine.state.output["scalars"] = {
+            "loss/copy_paste": loss.item(), "lr/network": engine.optimizer.param_groups[0]["lr"],
+        }
         return engine.state.output
 
 
