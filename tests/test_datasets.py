@@ -139,7 +139,7 @@ def test_a_folder_of_your_own_volumes_needs_only_the_3d_overlay(tmp_path):
     parser = one_iteration(tmp_path, ["datasets/volumes.yaml"], tmp_path / "volumes", num_classes=2,
                            patch_size=[16, 16, 8], spacing=[1.5, 1.5, 2.0])
     assert parser.get_parsed_content("network_def").spatial_dims == 3
-    parser.get_parsed_content("run_test")  # on the input grid, saved as NIfTI, with surface distances in mm
+    parser.get_parsed_content("test#evaluation").run()  # on the input grid, saved as NIfTI, with surface distances in mm
     with open(parser.get_parsed_content("test#report_path")) as f:
         assert {"dice", "jaccard", "hd95_mm", "asd_mm"} <= set(json.load(f))
     assert glob.glob(str(tmp_path / "eval" / "predictions" / "case*_seg.nii.gz"))

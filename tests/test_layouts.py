@@ -41,7 +41,7 @@ def test_nnunet_raw_dataset_with_two_channels_trains_and_tests(tmp_path):
         tmp_path, ["datasets/volumes.yaml"], folder, dataset_layout="nnunet", num_classes=3, image_channels=2,
         patch_size=[8, 8, 8], spacing=[1.5, 1.5, 2.0],
     )
-    parser.get_parsed_content("run_test")
+    parser.get_parsed_content("test#evaluation").run()
     with open(parser.get_parsed_content("test#report_path")) as f:
         report = json.load(f)
     assert report["num_images"] == 1 and len(report["dice"]["per_class"]) == 2
@@ -125,7 +125,7 @@ def test_ssl4mis_acdc_h5_slices_and_volumes(tmp_path):
         assert np.allclose(nib.load(item["image"]).get_fdata(), f["image"][2].T)
         assert np.array_equal(nib.load(item["label"]).get_fdata(), f["label"][2].T)
     parser = one_iteration(tmp_path, ["datasets/acdc.yaml"], folder, dataset_layout="ssl4mis_acdc", spatial_size=[32, 32])
-    parser.get_parsed_content("run_test")
+    parser.get_parsed_content("test#evaluation").run()
     with open(parser.get_parsed_content("test#report_path")) as f:
         report = json.load(f)
     assert report["num_images"] == 12 and "volume_dice" in report  # scored per slice and per volume

@@ -1,11 +1,18 @@
 """The stages hand over through files: stage 1 leaves its teacher as a plain state dict, and a stage whose
-result is given (a file that must exist, or a retrain's own earlier file) or not wanted ends as it starts."""
+result is given (a file that must exist, or a retrain's own earlier file) or not wanted ends as it starts.
+Every workflow runs the same steps; a method's overlay says which stages it has."""
+
+import os
 
 import pytest
 import torch
 from ignite.engine import Engine, Events
+from monai.bundle import ConfigParser
+from monai.engines import SupervisedEvaluator
 
-from scripts.stages import StageFromFile, StateDictSaver
+from scripts.stages import Evaluation, StageFromFile, StateDictSaver, report_outputs
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "bundle", "configs")
 
 
 def stage(*handlers):
@@ -46,3 +53,38 @@ def test_a_given_file_that_is_missing_or_of_another_network_is_named(tmp_path):
     torch.save(torch.nn.Conv2d(1, 3, 1).state_dict(), tmp_path / "three.pt")
     with pytest.raises(ValueError, match=r"three\.pt holds a network of another shape"):
         stage(StageFromFile(torch.nn.Conv2d(1, 2, 1), load_path=str(tmp_path / "three.pt")))
+
+
+def test_the_test_stage_evaluates_a_split_and_says_where_there_is_none(caplog):
+    evaluated = []
+    for items in ([], [{"image": torch.zeros(1, 4, 4)}]):
+        evaluator = SupervisedEvaluator("cpu", torch.utils.data.DataLoader(items), torch.nn.Identity(),
+                                        iteration_update=lambda engine, batch: evaluated.append(batch))
+        with caplog.at_level("INFO", logger="scripts.stages"):
+            Evaluation(evaluator).run()
+    assert len(evaluated) == 1 and "no test split: nothing to evaluate" in caplog.text
+
+
+def test_the_outputs_line_names_only_what_the_run_wrote(tmp_path, capsys):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.pt").write_bytes(b"")
+    report_outputs(str(tmp_path / "models"), str(tmp_path / "eval"))
+    assert capsys.readouterr().out.strip() == f"outputs: model {tmp_path / 'models' / 'model.pt'}"
+
+
+@pytest.mark.parametrize("overlays, stages", [
+    ([], ["@pretrain#trainer", "@train#trainer", "@test#evaluation"]),
+    (["pretrain.yaml"], ["@pretrain#trainer"]),
+    (["baselines/supervised.yaml"], ["@train#trainer", "@test#evaluation"]),
+    (["baselines/semi_supervised.yaml", "baselines/cps.yaml"], ["@train#trainer", "@test#evaluation"]),
+    (["baselines/semi_supervised.yaml", "baselines/bcp.yaml"], ["@pretrain#trainer", "@train#trainer", "@test#evaluation"]),
+    (["baselines/constant.yaml"], [{"_target_": "scripts.stages.ModelWriting", "network": "@network",
+                                    "path": "@test#model_path", "run_identity": "@run_identity"}, "@test#evaluation"]),
+])
+def test_every_workflow_runs_the_same_plain_steps_and_its_overlay_names_its_stages(overlays, stages):
+    parser = ConfigParser()
+    parser.read_config([os.path.join(CONFIGS, name) for name in ["train.yaml", *overlays]])
+    assert parser["stages"] == stages
+    run = parser["run"]
+    assert run[0] == "@preflight" and run[1] == "$[stage.run() for stage in @stages]" and len(run) == 3
+    assert not any(" if " in step for step in run if isinstance(step, str))   # no step decides whether it runs
