@@ -19,8 +19,8 @@ import tempfile
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, os.path.join(ROOT, "bundle"))  # the bundle's scripts package
-from scripts.experiments.aggregate import t_interval  # noqa: E402
+sys.path.insert(0, ROOT)  # the repository's experiments package
+from experiments.aggregate import t_interval  # noqa: E402
 
 EPOCH_TIME = re.compile(r"(TeacherPretrainer|CoTrainer) - INFO - Epoch\[\d+\] Complete\. Time taken: (\d+):(\d+):([\d.]+)")
 

@@ -1,6 +1,7 @@
 """Every ``python -m monai.bundle run`` command that the READMEs and the configs' own comments document names
-config files that exist and, after merging them, options that are config ids: a renamed file or id fails
-here before a user meets it."""
+config files that exist and, after merging them, options that are config ids, and every documented
+``python -m experiments`` command names a preset that exists: a renamed file, id or preset fails here before
+a user meets it."""
 
 import os
 import re
@@ -8,6 +9,8 @@ import shlex
 
 import pytest
 from monai.bundle import ConfigParser
+
+from experiments.grid import preset_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "bundle", "docs", "README.md"),
@@ -70,3 +73,12 @@ def test_documented_command_names_existing_files_and_ids(document, command):
 def test_the_documents_hold_commands():
     documents = {document for document, _ in documented_commands()}
     assert len(documented_commands()) >= 20 and "bundle/configs/datasets/la.yaml" in documents
+
+
+def test_documented_experiment_commands_name_existing_presets():
+    presets = os.path.join(ROOT, "experiments", "presets")
+    documents = DOCS + sorted(os.path.join(presets, name) for name in os.listdir(presets))
+    named = {(os.path.relpath(path, ROOT), name) for path in documents
+             for name in re.findall(r"python -m experiments (?:run|list|report|restore) ([A-Za-z_]\w*)", read_document(path))}
+    unknown = [(document, name) for document, name in named if name not in preset_names()]
+    assert len(named) >= 10 and not unknown, unknown

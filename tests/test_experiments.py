@@ -9,14 +9,14 @@ import torch
 import yaml
 from monai.bundle import ConfigParser
 
-from scripts.experiments import runner
-from scripts.experiments.__main__ import main
-from scripts.experiments.aggregate import (
+from experiments import runner
+from experiments.__main__ import main
+from experiments.aggregate import (
     best_methods, contrast, csv_table, markdown_contrasts, markdown_cost, markdown_published, markdown_table,
     paired_differences, summarise, t_interval,
 )
-from scripts.experiments.grid import PresetError, load_preset, preset_names, select, shard
-from scripts.experiments.report import write_report
+from experiments.grid import PresetError, load_preset, preset_names, select, shard
+from experiments.report import write_report
 from scripts.synthetic import make_synthetic_dataset
 
 # Student t quantiles t_{0.95, n-1} from a printed table
@@ -200,8 +200,10 @@ def test_selection_shards_and_preset_errors(tmp_path):
 
 
 def fake_bundle(calls, fail=()):
-    """Stands in for a bundle run: writes the test report the real one would, or fails."""
-    def call(command, stdout, stderr):
+    """Stands in for a bundle run: writes the test report the real one would, or fails. The run starts in the
+    bundle folder, where MONAI finds the scripts package that the configs name."""
+    def call(command, stdout, stderr, cwd):
+        assert os.path.isfile(os.path.join(cwd, "scripts", "__init__.py")), cwd
         settings_path = json.loads(command[-1])[-1]
         with open(settings_path) as f:
             settings = yaml.safe_load(f)

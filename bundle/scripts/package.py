@@ -17,14 +17,11 @@ alone, serves and trains the model as it was trained. The weights are checked ag
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import os
-import re
 import sys
 import zipfile
-from importlib.util import resolve_name
 
 import torch
 import yaml
@@ -39,13 +36,6 @@ SHIPPED = {  # folder: extensions of the files that ship
     "scripts": (".py",),
     "docs": (".md", ".txt", ".json", ".png", ".csv"),
 }
-# The commands a bundle user runs besides the configs (bundle/docs): prepare or download a dataset, package a
-# trained model with its overlays, start MONAI Label. The experiment
-# runner and its presets reproduce the result tables from the repository; they do not ship.
-USER_COMMANDS = ("scripts.datasets.__main__", "scripts.package", "scripts.label_server")
-APP_MODULES = ("scripts.label_app",)  # run in MONAI Label's environment: scripts.label_server installs them
-REPOSITORY_ONLY = ("configs/experiments/",)
-MODULE_NAME = re.compile(r"\bscripts(?:\.[A-Za-z_]\w*)+")
 WORKFLOWS = ("train.yaml", "inference.yaml")   # the configs that overlays are baked into
 
 
@@ -89,63 +79,6 @@ def metadata_for(metadata: dict, parser: ConfigParser) -> dict:
     return {**metadata, "network_data_format": data_format}
 
 
-def module_file(module: str, bundle_root: str) -> str | None:
-    """The source file of ``module`` (a package's ``__init__.py``), or None if it is not in the bundle."""
-    base = os.path.join(bundle_root, *module.split("."))
-    for path in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(path):
-            return path
-    return None
-
-
-def config_modules(configs: list[str], bundle_root: str) -> set[str]:
-    """The modules that the values of these configs name (``scripts.x.Name`` gives ``scripts.x``)."""
-    found = set()
-    for path in configs:
-        for name in MODULE_NAME.findall(json.dumps(ConfigParser.load_config_file(path))):
-            parts = name.split(".")
-            while parts and module_file(".".join(parts), bundle_root) is None:
-                parts.pop()
-            if parts:
-                found.add(".".join(parts))
-    return found
-
-
-def imported_modules(module: str, bundle_root: str) -> set[str]:
-    """The bundle modules that ``module`` imports, absolute or relative, with their parent packages."""
-    path = module_file(module, bundle_root)
-    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
-    with open(path) as f:
-        tree = ast.parse(f.read(), path)
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    found = set()
-    for name in names:
-        parts = name.split(".")
-        for end in range(1, len(parts) + 1):
-            if module_file(".".join(parts[:end]), bundle_root):
-                found.add(".".join(parts[:end]))
-    return found
-
-
-def reachable_modules(bundle_root: str = BUNDLE_ROOT) -> set[str]:
-    """Every module that a shipped config, a user command (``USER_COMMANDS``) or the MONAI Label app
-    (``APP_MODULES``) imports, transitively."""
-    configs = [path for path, arcname in walk(bundle_root, "configs") if arcname.endswith((".yaml", ".json"))]
-    todo, seen = config_modules(configs, bundle_root) | set(USER_COMMANDS) | set(APP_MODULES), set()
-    while todo:
-        module = todo.pop()
-        seen.add(module)
-        todo |= imported_modules(module, bundle_root) - seen
-    return seen
-
-
 def walk(bundle_root: str, folder: str) -> list[tuple[str, str]]:
     """``(path on disk, path in the bundle)`` of the files of ``folder`` that ship by extension."""
     files = []
@@ -154,17 +87,14 @@ def walk(bundle_root: str, folder: str) -> list[tuple[str, str]]:
         for name in sorted(names):
             path = os.path.join(parent, name)
             arcname = os.path.relpath(path, bundle_root)
-            if name.endswith(SHIPPED[folder]) and not name.startswith(".") and not arcname.startswith(REPOSITORY_ONLY):
+            if name.endswith(SHIPPED[folder]) and not name.startswith("."):
                 files.append((path, arcname))
     return files
 
 
 def bundle_files(bundle_root: str = BUNDLE_ROOT) -> list[tuple[str, str]]:
-    """``(path on disk, path in the bundle)`` of the shipped configs, docs, LICENSE and the scripts that a
-    shipped config or a user command reaches."""
-    shipped_scripts = {os.path.relpath(module_file(m, bundle_root), bundle_root) for m in reachable_modules(bundle_root)}
-    files = [entry for folder in SHIPPED for entry in walk(bundle_root, folder)
-             if folder != "scripts" or entry[1] in shipped_scripts]
+    """``(path on disk, path in the bundle)`` of the shipped configs, scripts, docs and LICENSE."""
+    files = [entry for folder in SHIPPED for entry in walk(bundle_root, folder)]
     files.append((os.path.join(bundle_root, "LICENSE"), "LICENSE"))
     return files
 

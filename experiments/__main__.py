@@ -1,10 +1,10 @@
-"""Command line: ``python -m scripts.experiments {presets,list,run,report} ...`` (run in the bundle folder).
+"""Command line: ``python -m experiments {presets,list,run,report} ...`` (run from the repository root).
 
-    python -m scripts.experiments list acdc_cpu                       # the grid and each run's status
-    python -m scripts.experiments run acdc_cpu                        # run what is unfinished, then report
-    python -m scripts.experiments run acdc_cpu --shard 3/18           # job 3 of an array of 18
-    python -m scripts.experiments report acdc_cpu                     # tables and figures of finished runs
-    python -m scripts.experiments restore acdc_confirm --runs_csv docs/results/acdc_confirm/runs.csv
+    python -m experiments list acdc_cpu                       # the grid and each run's status
+    python -m experiments run acdc_cpu                        # run what is unfinished, then report
+    python -m experiments run acdc_cpu --shard 3/18           # job 3 of an array of 18
+    python -m experiments report acdc_cpu                     # tables and figures of finished runs
+    python -m experiments restore acdc_confirm --runs_csv bundle/docs/results/acdc_confirm/runs.csv
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import argparse
 import os
 import sys
 
-from ..cli import BUNDLE_ROOT, key_value
+from scripts.cli import key_value
+
+from . import REPOSITORY_ROOT
 from .grid import PresetError, load_preset, preset_names, select, shard
 from .runner import command, restore, run_all, run_dir, status
 
@@ -27,16 +29,16 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.experiments", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("presets", help="the presets in configs/experiments")
+    commands.add_parser("presets", help="the presets in experiments/presets")
     for name, text in (("list", "print the grid, each run's status and command (nothing runs)"),
                        ("run", "run the unfinished runs in sequence, then write the report"),
                        ("report", "write results.md, results.csv and figures from the finished runs"),
                        ("restore", "record finished runs from a report's runs.csv, whose run folders were not kept")):
         p = commands.add_parser(name, help=text)
-        p.add_argument("preset", help="a preset name (configs/experiments/<name>.yaml) or a YAML path")
-        p.add_argument("--output", help="the experiment's folder (default: <bundle>/experiments/<preset>)")
+        p.add_argument("preset", help="a preset name (experiments/presets/<name>.yaml) or a YAML path")
+        p.add_argument("--output", help="the experiment's folder (default: experiments/runs/<preset>)")
         p.add_argument("--datasets", nargs="+", help="only these datasets of the preset")
         p.add_argument("--fractions", nargs="+", type=float, help="these label fractions instead")
         p.add_argument("--methods", nargs="+", help="only these methods of the preset")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         preset = select(load_preset(args.preset), args.datasets, args.fractions, args.methods, args.seeds,
                         dict(args.dataset_dir), require_dataset_dirs=args.command == "run")
-        root = os.path.abspath(args.output or os.path.join(BUNDLE_ROOT, "experiments", preset.name))
+        root = os.path.abspath(args.output or os.path.join(REPOSITORY_ROOT, "experiments", "runs", preset.name))
         runs = preset.runs()
         if getattr(args, "shard", None):
             runs = shard(runs, *args.shard)

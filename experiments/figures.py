@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from ..handlers import LABEL_COLOURS  # noqa: E402
-from ..losses import normalized_entropy  # noqa: E402
+from scripts.handlers import LABEL_COLOURS  # noqa: E402
+from scripts.losses import normalized_entropy  # noqa: E402
 from .aggregate import METRICS, Summary  # noqa: E402
 
 LABEL_CMAP = ListedColormap(LABEL_COLOURS / 255.0)

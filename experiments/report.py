@@ -8,7 +8,7 @@ import csv
 import io
 import os
 
-from ..atomic import atomic_write
+from scripts.atomic import atomic_write
 from . import figures
 from .aggregate import (
     METRICS, contrast, csv_table, markdown_contrasts, markdown_cost, markdown_differences, markdown_published,
@@ -74,7 +74,7 @@ def write_report(root: str, preset: Preset, qualitative: bool = True) -> list[st
     ]
     machines = sorted({r["machine"] for r in records if r.get("machine")})
     name = preset.name if os.path.dirname(os.path.abspath(preset.path)) == PRESET_DIR else preset.path
-    lines += ["", f"Command (from the bundle folder): `python -m scripts.experiments run {name}`.",
+    lines += ["", f"Command (from the repository root): `python -m experiments run {name}`.",
               "Ran on: " + ("; ".join(machines) if machines else "not recorded") + "."]
     if missing:
         lines += ["", "Not in the tables: " + ", ".join(missing) + "."]

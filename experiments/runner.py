@@ -23,8 +23,9 @@ from importlib import metadata
 
 import yaml
 
-from ..atomic import atomic_json_dump, atomic_write
-from ..compute import total_flops
+from scripts.atomic import atomic_json_dump, atomic_write
+from scripts.compute import total_flops
+from . import BUNDLE_ROOT
 from .grid import Run
 
 RUN_RECORD = "run.json"
@@ -76,7 +77,7 @@ def machine() -> str:
     """What a run ran on: CPU model and cores, GPU, OS, Python, torch and MONAI versions."""
     import torch
 
-    from ..precision import native_bfloat16_cpu
+    from scripts.precision import native_bfloat16_cpu
 
     cpu = platform.processor() or platform.machine()
     if os.path.isfile("/proc/cpuinfo"):
@@ -126,7 +127,7 @@ def execute(root: str, run: Run, fresh: bool = False) -> dict:
     atomic_json_dump(record, os.path.join(folder, RUN_RECORD))
     start = time.time()
     with open(os.path.join(folder, "log.txt"), "a") as log:
-        returncode = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+        returncode = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=BUNDLE_ROOT)
     seconds = time.time() - start
     report = os.path.join(folder, "models", "test_metrics.json")
     if returncode != 0 or not os.path.isfile(report):

@@ -1,10 +1,10 @@
 """Experiment presets and the grid of runs they describe: datasets x label fractions x methods x seeds.
 
-A preset is a YAML file in ``configs/experiments`` (or any path)::
+A preset is a YAML file in ``experiments/presets`` (or any path)::
 
     description: one line
     datasets:                      # name: overlays (relative to configs/) and where the data is
-      acdc: {configs: [datasets/acdc.yaml], dataset_dir: ../../shared/data/ACDC}
+      acdc: {configs: [datasets/acdc.yaml], dataset_dir: ../shared/data/ACDC}
     label_fractions: [5, 10]
     seeds: [0, 1, 2]
     methods:                       # name: label, overlays, options; or an evaluation of another method
@@ -22,7 +22,7 @@ A preset is a YAML file in ``configs/experiments`` (or any path)::
 
 A method names the row of ``published`` it is compared with by ``published: Ours``.
 
-Relative ``dataset_dir`` paths in a preset are relative to the bundle folder. A method with ``evaluate``
+Relative ``dataset_dir`` paths in a preset are relative to the repository root. A method with ``evaluate``
 trains nothing: it runs ``evaluate.yaml`` on the model of that method's run with the same dataset,
 fraction and seed, with its own options (e.g. another inferer setting). A method with ``label_fractions``
 runs at those fractions only (e.g. the fully supervised reference at 100 %).
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..cli import BUNDLE_ROOT
+from . import BUNDLE_ROOT, REPOSITORY_ROOT
 
 CONFIG_DIR = os.path.join(BUNDLE_ROOT, "configs")
-PRESET_DIR = os.path.join(CONFIG_DIR, "experiments")
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
 
 
 class PresetError(ValueError):
@@ -136,7 +136,7 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """Read a preset by name (``configs/experiments/<name>.yaml``) or path and check it."""
+    """Read a preset by name (``experiments/presets/<name>.yaml``) or path and check it."""
     path = name_or_path if os.path.isfile(name_or_path) else os.path.join(PRESET_DIR, f"{name_or_path}.yaml")
     if not os.path.isfile(path):
         raise PresetError(f"no preset {name_or_path!r}: not a file, and not one of {preset_names()}.")
@@ -172,7 +172,7 @@ def load_preset(name_or_path: str) -> Preset:
     for name, spec in raw["datasets"].items():
         spec = dict(spec or {})
         if spec.get("dataset_dir") and not os.path.isabs(spec["dataset_dir"]):
-            spec["dataset_dir"] = os.path.normpath(os.path.join(BUNDLE_ROOT, spec["dataset_dir"]))
+            spec["dataset_dir"] = os.path.normpath(os.path.join(REPOSITORY_ROOT, spec["dataset_dir"]))
         datasets[name] = spec
     return Preset(
         name=os.path.splitext(os.path.basename(path))[0], path=path, description=str(raw.get("description", "")),
