@@ -80,6 +80,14 @@ def test_two_processes_train_validate_and_test_with_one_set_of_outputs(tmp_path)
 
 
 @pytest.mark.slow
+def test_two_processes_train_a_dataset_without_a_test_split(tmp_path):
+    """As MONAI Label's multi-GPU path trains from its datastore: no test split, which the test stage skips."""
+    log = torchrun(tmp_path, 2, [], *TINY, "--batch_size", "4", "--labeled_batch_size", "2", "--test_data", "$[]")
+    assert log.count("no test split: nothing to evaluate") == 2, log[-3000:]   # each process skips it
+    assert (tmp_path / "models" / "model.pt").is_file() and not (tmp_path / "models" / "test_metrics.json").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(BASELINES))
 def test_processes_hold_the_same_networks_and_share_out_the_unlabeled_images(tmp_path, method):
     torchrun(tmp_path, 2, BASELINES[method], *TINY, "--batch_size", "2", "--labeled_batch_size", "2", worker=True)

@@ -76,11 +76,14 @@ class ProcessGroup:
             dist.destroy_process_group()
 
 
-def evaluation_sampler(dataset: Sequence, split: str) -> DistributedSampler:
+def evaluation_sampler(dataset: Sequence, split: str, allow_empty: bool = False) -> DistributedSampler | None:
     """Each process's share of an evaluation split, in order and without repeats: MONAI's metrics gather
     the shares, so every image counts once. A split with fewer images than processes is refused (a
-    process without images cannot take part)."""
+    process without images cannot take part), unless it has none and ``allow_empty`` (a dataset without a
+    test split, which the test stage skips): then there is nothing to share out."""
     world_size = dist.get_world_size()
+    if allow_empty and len(dataset) == 0:
+        return None
     if len(dataset) < world_size:
         raise ValueError(
             f"the {split} split has {len(dataset)} images, fewer than the {world_size} processes of this run: "
