@@ -5,9 +5,8 @@ import torch
 from ignite.engine import Engine, Events
 
 from scripts.distributed import MainProcessHandlers
-from scripts.handlers import (
-    AtomicCheckpointSaver, ModelProvenance, PeriodicValidation, ResumeCheckpointLoader, RunIdentity,
-)
+from scripts.checkpoints import AtomicCheckpointSaver, ModelProvenance, ResumeCheckpointLoader, RunIdentity
+from scripts.handlers import PeriodicValidation
 
 
 class CountingValidator:
@@ -161,7 +160,7 @@ def test_pooled_dice_counts_every_pixel_together(tmp_path):
 
 
 def test_a_model_file_that_is_missing_a_folder_empty_or_of_another_network_is_named(tmp_path):
-    from scripts.handlers import CheckedCheckpointLoader, load_weights
+    from scripts.checkpoints import CheckedCheckpointLoader, load_weights
 
     def load(path):
         engine = Engine(lambda engine, batch: None)

@@ -10,6 +10,7 @@ from monai.networks.schedulers import DDPMScheduler
 
 from .copy_paste import BidirectionalCopyPaste
 from .diffusion import ImageReconstruction, mask_from_noise, pure_noise, sample_timesteps
+from .flags import as_bool
 from .losses import cross_pseudo_supervision
 from .networks import unwrap
 from .training_step import autocast, backward, optimizer_step
@@ -115,10 +116,10 @@ class CoTrainer(SemiSupervisedTrainer):
         self.noise_scheduler = noise_scheduler
         self.reconstruction = reconstruction
         self.rounds = rounds
-        self.reset_rounds = reset_rounds
-        self.detach_rounds = detach_rounds
+        self.reset_rounds = as_bool(reset_rounds)
+        self.detach_rounds = as_bool(detach_rounds)
         self.unsupervised_images = unsupervised_images
-        self.independent_noise = independent_noise
+        self.independent_noise = as_bool(independent_noise)
         self.copy_paste = copy_paste
 
     def checkpoint_state(self) -> dict:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from monai.networks.schedulers import DDPMScheduler
 
+from .flags import as_bool
 from .networks import unwrap
 
 
@@ -113,7 +114,7 @@ class ImageReconstruction:
         self.noise_scheduler = noise_scheduler
         self.space = space
         self.clip = tuple(clip) if clip is not None else None
-        self.clip_in_loss = clip_in_loss
+        self.clip_in_loss = as_bool(clip_in_loss)
 
     def __call__(
         self, network: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor, timesteps: torch.Tensor,

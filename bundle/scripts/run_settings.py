@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from .atomic import atomic_json_dump
+from .flags import as_bool
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class RunSettingsRecord:
     def __init__(self, path: str, settings: dict[str, Any], compare: bool, write: bool = True) -> None:
         self.path = path
         self.settings = json.loads(json.dumps(settings))   # as read back: tuples become lists
-        self.compare = compare
+        self.compare = as_bool(compare)
         self.write = write
 
     def differences(self) -> dict[str, tuple[Any, Any]]:

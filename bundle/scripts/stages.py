@@ -12,7 +12,8 @@ from ignite.engine import Engine, Events
 from monai.engines import Evaluator
 
 from .atomic import atomic_torch_save
-from .handlers import RunIdentity, load_weights, save_model
+from .checkpoints import RunIdentity, load_weights, save_model
+from .flags import as_bool
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class StageFromFile:
         self.network = network
         self.load_path = load_path
         self.reuse_path = reuse_path
-        self.train = train
+        self.train = as_bool(train)
         self.option = option
 
     def attach(self, engine: Engine) -> None:

@@ -10,6 +10,7 @@ from monai.networks.schedulers import DDPMScheduler
 from monai.utils import CommonKeys
 
 from .diffusion import ImageReconstruction, mask_condition, mask_from_noise, sample_timesteps
+from .flags import as_bool
 from .training_step import autocast, optimizer_step, plain_batch
 
 
@@ -68,7 +69,7 @@ class TeacherPretrainer(SupervisedTrainer):
         self.noise_scheduler = noise_scheduler
         self.reconstruction = reconstruction
         self.image_input = image_input
-        self.hard_masks = hard_masks
+        self.hard_masks = as_bool(hard_masks)
 
     def checkpoint_state(self) -> dict:
         """What a resumed stage 1 needs of this trainer: the teacher and its optimizer."""
