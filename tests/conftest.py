@@ -1,7 +1,18 @@
-"""Fixtures shared by the test files (helpers they import are in helpers.py)."""
+"""Fixtures shared by the test files (helpers they import are in helpers.py), and the thread count of
+parallel test workers."""
+
+import os
 
 import pytest
+import torch
 from monai.networks.schedulers import DDPMScheduler
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # each of the workers (setup.cfg: -n auto) and the runs it starts gets its share of the cores: more
+    # threads than cores slow every process down several times
+    threads = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
