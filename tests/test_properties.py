@@ -42,6 +42,7 @@ def workflow(tmp_path, workflow_type, configs, **overrides):
 
 @pytest.mark.parametrize("workflow_type, configs", [
     ("train", ["train.yaml"]),
+    ("train", ["train.yaml", "variants/student_warmup.yaml"]),
     *[("train", ["train.yaml", *overlays]) for overlays in BASELINES],
     ("infer", ["inference.yaml"]),
     ("infer", ["inference.yaml", "datasets/acdc.yaml"]),

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 from ignite.engine import Engine, Events
-from monai.bundle import ConfigParser
+from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.engines import SupervisedEvaluator
 
 from scripts.stages import Evaluation, StageFromFile, StateDictSaver, report_outputs
@@ -78,6 +78,7 @@ def test_the_outputs_line_names_only_what_the_run_wrote(tmp_path, capsys):
     (["baselines/supervised.yaml"], ["@train#trainer", "@test#evaluation"]),
     (["baselines/semi_supervised.yaml", "baselines/cps.yaml"], ["@train#trainer", "@test#evaluation"]),
     (["baselines/semi_supervised.yaml", "baselines/bcp.yaml"], ["@pretrain#trainer", "@train#trainer", "@test#evaluation"]),
+    (["variants/student_warmup.yaml"], ["@student_warmup#trainer", "@pretrain#trainer", "@train#trainer", "@test#evaluation"]),
     (["baselines/constant.yaml"], [{"_target_": "scripts.stages.ModelWriting", "network": "@network",
                                     "path": "@test#model_path", "run_identity": "@run_identity"}, "@test#evaluation"]),
 ])
@@ -88,3 +89,23 @@ def test_every_workflow_runs_the_same_plain_steps_and_its_overlay_names_its_stag
     run = parser["run"]
     assert run[0] == "@preflight" and run[1] == "$[stage.run() for stage in @stages]" and len(run) == 3
     assert not any(" if " in step for step in run if isinstance(step, str))   # no step decides whether it runs
+
+
+@pytest.mark.slow
+def test_the_student_warmup_hands_co_training_a_student_that_learned_the_labeled_mixes(tmp_path):
+    tiny = {"synthetic_dataset#num_train": 24, "synthetic_dataset#num_val": 4, "synthetic_dataset#num_test": 4,
+            "synthetic_dataset#size": 32, "spatial_size": [32, 32], "batch_size": 4, "labeled_batch_size": 2,
+            "epoch_length": 2, "pretrain_epochs": 1, "max_epochs": 1, "val_interval": 1, "rounds": 1}
+    workflow = ConfigWorkflow(
+        config_file=[os.path.join(CONFIGS, name) for name in ["train.yaml", "variants/student_warmup.yaml"]],
+        workflow_type="train", output_dir=str(tmp_path / "eval"), ckpt_dir=str(tmp_path / "models"), **tiny)
+    workflow.initialize()
+    built = {k: v.clone() for k, v in workflow.parser.get_parsed_content("network_def").state_dict().items()}
+    started = {}
+    workflow.parser.get_parsed_content("train#trainer").add_event_handler(
+        Events.STARTED, lambda engine: started.update({k: v.clone() for k, v in engine.network.state_dict().items()}))
+    workflow.run()
+    warmup = torch.load(tmp_path / "models" / "student_warmup_state.pt", weights_only=False)
+    assert warmup["trainer"]["iteration"] == 2
+    assert all(torch.equal(started[k], v) for k, v in warmup["network"].items())   # co-training continues it
+    assert not all(torch.equal(built[k], v) for k, v in warmup["network"].items())   # which the warm-up trained
