@@ -33,12 +33,12 @@ def _runs_csv(records: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "dataset", "label_fraction", "method", "seed", *(f"test_{m}" for m in METRICS),
-                     "best_val_dice", "best_val_epoch", "seconds", "training_flops"])
+                     "best_val_dice", "best_val_epoch", "seconds", "timed", "training_flops"])
     for r in records:
         best = r.get("validation", {}).get("best", {})
         writer.writerow([r["key"], r["dataset"], f"{r['label_fraction']:g}", r["method"], r["seed"],
                          *(_score(r, m, "") for m in METRICS), best.get("val_mean_dice", ""),
-                         best.get("epoch", ""), r["seconds"], r.get("training_flops", "")])
+                         best.get("epoch", ""), r["seconds"], r["timed"], r.get("training_flops", "")])
     return out.getvalue()
 
 

@@ -189,8 +189,8 @@ def _dump_yaml(values: dict, path: str) -> None:
 
 def restore(root: str, runs: list[Run], runs_csv: str) -> list[dict]:
     """Records of finished runs from a report's ``runs.csv`` (the runs' folders were not kept), for the runs
-    of the grid that have no record yet: test means, best validation score and wall time, marked with the
-    file they came from. Returns the records written."""
+    of the grid that have no record yet: test means, best validation score, wall time and whether it is the
+    whole run's, marked with the file they came from. Returns the records written."""
     with open(runs_csv, newline="") as f:
         rows = {row["run"]: row for row in csv.DictReader(f)}
     restored = []
@@ -205,6 +205,8 @@ def restore(root: str, runs: list[Run], runs_csv: str) -> list[dict]:
             "label": run.method.label, "seed": run.seed, "status": "finished", "seconds": float(row["seconds"]),
             "test": test, "restored_from": os.path.abspath(runs_csv),
         }
+        if row.get("timed"):   # whether its seconds count every attempt (tables without the column: unknown)
+            record["timed"] = row["timed"] == "True"
         if row.get("training_flops"):
             record["training_flops"] = float(row["training_flops"])
         if row.get("best_val_dice"):

@@ -284,11 +284,11 @@ def tiny_grid(tmp_path_factory):
 def test_runs_restored_from_a_reports_runs_csv_join_the_tables(tmp_path, capsys):
     runs_csv = tmp_path / "runs.csv"
     runs_csv.write_text(
-        "run,dataset,label_fraction,method,seed,test_volume_dice,test_dice,test_jaccard,best_val_dice,best_val_epoch,seconds\n"
-        "acdc/label5/ours/seed0,acdc,5,ours,0,0.64,0.66,0.53,0.53,36,19.7\n"
-        "acdc/label5/ours/seed1,acdc,5,ours,1,0.70,0.69,0.58,0.63,52,5310.4\n"
-        "acdc/label5/supervised/seed0,acdc,5,supervised,0,0.55,0.56,0.44,0.48,20,763.5\n"
-        "acdc/label5/other/seed0,acdc,5,other,0,0.1,0.1,0.1,0.1,2,1.0\n"   # not in the grid: ignored
+        "run,dataset,label_fraction,method,seed,test_volume_dice,test_dice,test_jaccard,best_val_dice,best_val_epoch,seconds,timed\n"
+        "acdc/label5/ours/seed0,acdc,5,ours,0,0.64,0.66,0.53,0.53,36,19.7,False\n"
+        "acdc/label5/ours/seed1,acdc,5,ours,1,0.70,0.69,0.58,0.63,52,5310.4,True\n"
+        "acdc/label5/supervised/seed0,acdc,5,supervised,0,0.55,0.56,0.44,0.48,20,763.5,\n"   # not known
+        "acdc/label5/other/seed0,acdc,5,other,0,0.1,0.1,0.1,0.1,2,1.0,True\n"   # not in the grid: ignored
     )
     root = tmp_path / "experiment"
     assert main(["restore", "acdc_confirm", "--output", str(root), "--runs_csv", str(runs_csv), "--fractions", "5",
@@ -305,6 +305,10 @@ def test_runs_restored_from_a_reports_runs_csv_join_the_tables(tmp_path, capsys)
     results = (root / "results.md").read_text()
     assert "Finished runs: 3 of " in results and "| acdc/label5/ours/seed1 * | 0.700 | 0.690 | 0.580 |" in results
     assert "ours − supervised only | +0.090 (n=1)" in results and "restored from" in results
+    # the cost table counts the restored run whose time the table says is whole, and only that one
+    assert "| ours | 88.5 (n=1) |" in results and "| supervised only | - |" in results
+    rows = {line.split(",")[0]: line.split(",") for line in (root / "runs.csv").read_text().splitlines()}
+    assert rows["acdc/label5/ours/seed1"][-2:] == ["True", ""] and rows["acdc/label5/ours/seed0"][-2] == "False"
 
 
 @pytest.mark.slow
