@@ -15,6 +15,9 @@ from scipy import stats
 # volume Dice: slices stacked; pooled: every test pixel counted together (the authors' code's 2D measure)
 METRICS = {"volume_dice": "volume Dice", "dice": "Dice", "jaccard": "Jaccard", "pooled_dice": "pooled Dice",
            "pooled_jaccard": "pooled Jaccard"}
+# with the best validation Dice of each run (the score that selected its model), which the paired tables show
+# beside the test's: settings are chosen on it
+SCORE_NAMES = {**METRICS, "val_dice": "validation Dice"}
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,15 @@ def t_interval(values: list[float], confidence: float = 0.90) -> Summary:
     return Summary(n, mean, std, stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
 
 
-def scores_by_seed(records: list[dict]) -> dict[tuple, dict[int, float]]:
-    """``{(dataset, fraction, method, metric): {seed: mean test score}}`` from finished run records."""
+def scores_by_seed(records: list[dict], validation: bool = False) -> dict[tuple, dict[int, float]]:
+    """``{(dataset, fraction, method, metric): {seed: mean test score}}`` from finished run records; with
+    ``validation``, also each run's best validation Dice (metric ``val_dice``)."""
     scores = defaultdict(dict)
     for record in records:
-        for metric in METRICS:
-            value = record["test"].get(metric, {}).get("mean")
+        values = {metric: record["test"].get(metric, {}).get("mean") for metric in METRICS}
+        if validation:
+            values["val_dice"] = record.get("validation", {}).get("best", {}).get("val_mean_dice")
+        for metric, value in values.items():
             if value is not None:
                 scores[record["dataset"], record["label_fraction"], record["method"], metric][record["seed"]] = value
     return scores
@@ -68,8 +74,8 @@ def _paired(first: dict[int, float], second: dict[int, float], confidence: float
 
 def paired_differences(records: list[dict], reference: str, confidence: float = 0.90) -> dict[tuple, Summary]:
     """``reference`` minus each other method, paired by seed, over the seeds both finished:
-    ``{(dataset, fraction, other method, metric): Summary}``."""
-    scores = scores_by_seed(records)
+    ``{(dataset, fraction, other method, metric): Summary}``, validation Dice included."""
+    scores = scores_by_seed(records, validation=True)
     differences = {}
     for (dataset, fraction, method, metric), by_seed in scores.items():
         difference = _paired(scores.get((dataset, fraction, reference, metric), {}), by_seed, confidence)
@@ -79,8 +85,9 @@ def paired_differences(records: list[dict], reference: str, confidence: float = 
 
 
 def contrast(records: list[dict], first: str, second: str, confidence: float = 0.90) -> dict[tuple, Summary]:
-    """``first`` minus ``second``, paired by seed: ``{(dataset, fraction, metric): Summary}``."""
-    scores = scores_by_seed(records)
+    """``first`` minus ``second``, paired by seed: ``{(dataset, fraction, metric): Summary}``, validation Dice
+    included."""
+    scores = scores_by_seed(records, validation=True)
     differences = {}
     for (dataset, fraction, method, metric), by_seed in scores.items():
         if method == first:
@@ -91,9 +98,9 @@ def contrast(records: list[dict], first: str, second: str, confidence: float = 0
 
 
 def metrics_of(summaries: dict[tuple, Summary], dataset: str) -> list[str]:
-    """The metrics that some run of ``dataset`` reported, in ``METRICS`` order."""
+    """The metrics that some run of ``dataset`` reported, in ``METRICS`` order, then validation's."""
     reported = {metric for (d, _, _, metric) in summaries if d == dataset}
-    return [metric for metric in METRICS if metric in reported]
+    return [metric for metric in SCORE_NAMES if metric in reported]
 
 
 def _cell(summary: Summary | None, best: bool, signed: bool = False) -> str:
@@ -165,7 +172,7 @@ def markdown_cost(records: list[dict], dataset: str, methods: dict[str, str], fr
 def markdown_differences(differences: dict[tuple, Summary], dataset: str, reference: str,
                          methods: dict[str, str], fractions: list[float]) -> str:
     metrics = metrics_of(differences, dataset)
-    header = ["difference"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in metrics]
+    header = ["difference"] + [f"{f:g} % {SCORE_NAMES[m]}" for f in fractions for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
     for method, label in methods.items():
         if method == reference:
@@ -178,8 +185,8 @@ def markdown_differences(differences: dict[tuple, Summary], dataset: str, refere
 def markdown_contrasts(contrasts: list[tuple[str, dict[tuple, Summary]]], dataset: str,
                        fractions: list[float]) -> str:
     """Rows: ``(label, contrast(...))``; columns: each reported metric per label fraction."""
-    metrics = [m for m in METRICS if any(k[0] == dataset and k[2] == m for _, c in contrasts for k in c)]
-    header = ["contrast"] + [f"{f:g} % {METRICS[m]}" for f in fractions for m in metrics]
+    metrics = [m for m in SCORE_NAMES if any(k[0] == dataset and k[2] == m for _, c in contrasts for k in c)]
+    header = ["contrast"] + [f"{f:g} % {SCORE_NAMES[m]}" for f in fractions for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
     for label, differences in contrasts:
         cells = [_cell(differences.get((dataset, f, m)), False, signed=True) for f in fractions for m in metrics]

@@ -305,6 +305,8 @@ def test_runs_restored_from_a_reports_runs_csv_join_the_tables(tmp_path, capsys)
     results = (root / "results.md").read_text()
     assert "Finished runs: 3 of " in results and "| acdc/label5/ours/seed1 * | 0.700 | 0.690 | 0.580 |" in results
     assert "ours − supervised only | +0.090 (n=1)" in results and "restored from" in results
+    # the paired tables also give validation's difference, on which settings are chosen: 0.53 - 0.48
+    assert "5 % validation Dice |" in results and "| ours − supervised only | +0.090 (n=1) | +0.100 (n=1) | +0.090 (n=1) | +0.050 (n=1) |" in results
     # the cost table counts the restored run whose time the table says is whole, and only that one
     assert "| ours | 88.5 (n=1) |" in results and "| supervised only | - |" in results
     rows = {line.split(",")[0]: line.split(",") for line in (root / "runs.csv").read_text().splitlines()}
