@@ -37,3 +37,23 @@ def test_an_image_with_a_side_of_one_pixel_is_refused_naming_the_file(size, show
     with pytest.raises(ValueError, match=f"/data/images/line.png is {shown} pixels: too small to segment"):
         CheckMinimumSized(keys="image")({"image": image})
     CheckMinimumSized(keys="image")({"image": MetaTensor(torch.zeros(1, 2, 2))})
+
+
+def test_stronger_augmentation_moves_image_and_mask_together():
+    parser = ConfigParser()
+    parser.read_config([f"{CONFIGS}/train.yaml", f"{CONFIGS}/variants/strong_augmentation.yaml"])
+    augment = parser.get_parsed_content("random_transforms")
+    torch.manual_seed(0)
+    mask = torch.zeros(1, 64, 64)
+    mask[0, 8:30, 12:50] = 1
+    mask[0, 40:60, 5:20] = 1
+    for seed in range(10):
+        data = {"image": mask.repeat(3, 1, 1) * 2 - 1, "label": mask.clone()}
+        for transform in augment:
+            if hasattr(transform, "set_random_state"):
+                transform.set_random_state(seed)
+            data = transform(data)
+        image, label = data["image"].as_tensor(), data["label"].as_tensor()
+        assert torch.equal(label.unique(), torch.tensor([0.0, 1.0]))   # nearest: no new label values
+        agreement = ((image.mean(0, keepdim=True) > image.mean()) == (label > 0.5)).float().mean()
+        assert agreement > 0.9, f"seed {seed}: image and mask disagree on {1 - agreement:.0%} of the pixels"
