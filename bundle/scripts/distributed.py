@@ -43,8 +43,12 @@ class ProcessGroup:
         else:
             self.device = torch.device("cpu")
             backend = "gloo"
+        self._store = None
         if not dist.is_initialized():
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+            # the rendezvous's key-value store: where destroy() meets, outside the backend's connections
+            timeout = datetime.timedelta(minutes=timeout_minutes)
+            self._store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+            dist.init_process_group(backend, store=self._store, rank=rank, world_size=world_size, timeout=timeout)
         # ignite (checkpoints, metrics) sets up its view of the group with a collective on first use: here, in
         # every process at once, not later in only the processes whose handlers happen to need it
         idist.sync()
@@ -68,12 +72,19 @@ class ProcessGroup:
     def barrier(self) -> None:
         dist.barrier()
 
-    @staticmethod
-    def destroy() -> None:
-        """Leave the group together: a process that tears gloo down while another still talks to it aborts."""
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+    def destroy(self) -> None:
+        """Leave the group together. A process that tears gloo down closes its connections, and a peer whose
+        last message is still on its way aborts (gloo issue 155, "barrier followed by context destruction"),
+        so after the last barrier every process also waits, on the rendezvous store, until all of them have
+        returned from it: by then every message has arrived."""
+        if not dist.is_initialized():
+            return
+        dist.barrier()
+        if self._store is not None:
+            if self._store.add("processes_done", 1) == self.world_size:
+                self._store.set("all_processes_done", "1")
+            self._store.wait(["all_processes_done"])
+        dist.destroy_process_group()
 
 
 def evaluation_sampler(dataset: Sequence, split: str, allow_empty: bool = False) -> DistributedSampler | None:
