@@ -74,7 +74,7 @@ class ProcessGroup:
 
     def destroy(self) -> None:
         """Leave the group together. A process that tears gloo down closes its connections, and a peer whose
-        last message is still on its way aborts (gloo issue 155, "barrier followed by context destruction"),
+        last message is still on its way can abort (gloo issue 155, "barrier followed by context destruction"),
         so after the last barrier every process also waits, on the rendezvous store, until all of them have
         returned from it: by then every message has arrived."""
         if not dist.is_initialized():
