@@ -8,9 +8,11 @@
                and the share of reconstructed pixels that a clip to the intensity range cuts, per time step
     probe      1x1 and 3x3 convolutions fitted on the labeled images over the teacher's mask log-probabilities, over the
                raw image and over a random teacher's logits, scored by validation Dice
-    teacher    the co-trained teacher (cotrained_teacher.pt) against the student (model.pt beside it), scored as
-               validation scores (mean Dice, the validation inferer and size) on the unlabeled training images,
-               whose masks the dataset has, and on the validation images: inference only
+    teacher    the co-trained teacher (cotrained_teacher.pt, the last epoch's) against the student: the best
+               validation checkpoint (model.pt beside it) and the student of the same last epoch
+               (train_state.pt), scored as validation scores (mean Dice, the validation inferer and size) on
+               the unlabeled training images, whose masks the dataset has, and on the validation images:
+               inference only
     measure    a binary model (model.pt) on the test split, at the validation size, every pixel pooled: Dice
                and Jaccard at the argmax, and at the foreground threshold that maximises the test split's own
                Jaccard (the measure of the paper's code). The second is tuned on the test split: it shows
@@ -49,18 +51,23 @@ from scripts.datasets import source_of  # noqa: E402
 from scripts.diffusion import mask_condition, mask_from_noise, predict_x0, q_sample  # noqa: E402
 
 
+DEFAULTS = {"dataset_dir": os.path.join(ROOT, "..", "shared", "data", "ACDC"), "label_fraction": 5, "seed": 0}
+
+
 def build(args: argparse.Namespace, scratch: str) -> ConfigParser:
     """train.yaml + the dataset overlay + the run's overlays and options, writing only to ``scratch``."""
     config = ConfigParser()
     files = ["train.yaml", *(f"datasets/{name}.yaml" for name in args.dataset), *args.overlay]
     config.read_config([f if os.path.isabs(f) or os.path.isfile(f) else os.path.join(CONFIGS, f) for f in files])
+    # the defaults, then a run's settings, then what the command line gives: a run's seed and split stay its own
+    settings = dict(DEFAULTS)
     for path in args.settings or []:
         with open(path) as f:
-            for key, value in yaml.safe_load(f).items():
-                config[key] = value
-    settings = {"dataset_dir": args.dataset_dir, "label_fraction": args.label_fraction, "seed": args.seed,
-                "output_dir": scratch, "ckpt_dir": scratch, "resume": False}
+            settings.update(yaml.safe_load(f))
+    given = {"dataset_dir": args.dataset_dir, "label_fraction": args.label_fraction, "seed": args.seed}
+    settings.update({key: value for key, value in given.items() if value is not None})
     settings.update({key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.option)})
+    settings.update({"output_dir": scratch, "ckpt_dir": scratch, "resume": False})
     for key, value in settings.items():
         config[key] = value
     return config
@@ -236,15 +243,21 @@ def teacher(config: ConfigParser, args: argparse.Namespace) -> None:
     evaluator = config.get_parsed_content("validate#evaluator")
     transforms = config.get_parsed_content("validate#preprocessing")
     loaders = {name: DataLoader(Dataset(items, transforms), batch_size=1) for name, items in images.items()}
-    models = {"student (model.pt)": os.path.join(os.path.dirname(args.checkpoint), "model.pt"),
-              "co-trained teacher": args.checkpoint}
+    folder = os.path.dirname(args.checkpoint)
+    models = {"student, best validation (model.pt)": torch.load(os.path.join(folder, "model.pt"), map_location="cpu",
+                                                                 weights_only=True)}
+    last_state = os.path.join(folder, "train_state.pt")
+    if os.path.isfile(last_state):
+        models["student, last epoch (train_state.pt)"] = torch.load(last_state, map_location="cpu",
+                                                                    weights_only=True)["student"]
+    models["co-trained teacher, last epoch"] = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     print(f"{layout}: mean Dice of the validation inferer at the validation size, per image (volume), "
           f"over {len(images['unlabeled'])} unlabeled training images with masks and {len(images['validation'])} "
           "validation images")
     print("| model | unlabeled | validation |")
     print("| --- | ---: | ---: |")
-    for name, path in models.items():
-        evaluator.network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    for name, state in models.items():
+        evaluator.network.load_state_dict(state)
         scores = []
         for loader in loaders.values():
             evaluator.data_loader, evaluator.state.epoch_length = loader, len(loader)
@@ -296,16 +309,16 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", help="YAML files of config ids, e.g. a run's settings.yaml")
     parser.add_argument("--option", nargs="*", default=[], help="KEY=VALUE config ids")
     parser.add_argument("--dataset", nargs="+", default=["acdc"], help="dataset overlays (volumes la for LA)")
-    parser.add_argument("--dataset-dir", default=os.path.join(ROOT, "..", "shared", "data", "ACDC"))
-    parser.add_argument("--label-fraction", type=float, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset-dir", help=f"default: a settings file's, else {DEFAULTS['dataset_dir']}")
+    parser.add_argument("--label-fraction", type=float, help="default: a settings file's, else 5")
+    parser.add_argument("--seed", type=int, help="default: a settings file's, else 0")
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--lam", type=float, help="lambda for the weighted terms (default: the checkpoint epoch's)")
     parser.add_argument("--probe-steps", type=int, default=1000)
     args = parser.parse_args()
-    torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         config = build(args, scratch)
+        torch.manual_seed(config.get_parsed_content("seed"))
         diagnostics = {"gradients": gradients, "stage1": stage1, "probe": probe, "teacher": teacher, "measure": measure}
         diagnostics[args.diagnostic](config, args)
 
