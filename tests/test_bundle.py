@@ -264,6 +264,21 @@ def test_variant_overlays_set_the_choices_they_name(tmp_path, variant, detached,
     assert cotrainer.optimizer.param_groups[0]["initial_lr"] == lr and cotrainer.network.shared_body == shared_body
 
 
+def test_teacher_copy_paste_reaches_the_cotrainer_and_needs_copy_paste(tmp_path):
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.yaml"))
+    parser["output_dir"] = str(tmp_path)
+    for key, value in zip(TINY[::2], TINY[1::2]):
+        parser[key[2:]] = json.loads(value)
+    assert parser.get_parsed_content("train#trainer").teacher_copy_paste is False
+    parser["teacher_copy_paste"] = True
+    assert parser.get_parsed_content("train#trainer", lazy=False).teacher_copy_paste is True
+    parser["copy_paste"] = False
+    with pytest.raises(RuntimeError) as error:   # MONAI wraps the error of a component
+        parser.get_parsed_content("train#trainer", lazy=False)
+    assert "needs copy_paste" in str(error.value.__cause__)
+
+
 def test_authors_variant_counts_epochs_as_its_code_does(tmp_path):
     parser = ConfigParser()
     parser.read_config([os.path.join(CONFIGS, c) for c in ["train.yaml", "variants/authors.yaml"]])

@@ -154,6 +154,26 @@ def test_copy_paste_trains_the_student_on_mixed_images(scheduler):
         make_trainer(scheduler, copy_paste=BidirectionalCopyPaste())
 
 
+def test_teacher_copy_paste_trains_the_teacher_on_mixes_with_the_students_targets(scheduler):
+    from scripts.copy_paste import BidirectionalCopyPaste
+
+    loss = RecordingLoss()
+    trainer = make_trainer(scheduler, rounds=0, loss=loss, unsupervised_images="unlabeled",
+                           copy_paste=BidirectionalCopyPaste(), teacher_copy_paste=True)
+    trainer.run()
+    # the student on 2 x 3 mixes, supervised (teacher, student), the teacher on 2 x 3 mixes of its own
+    assert [logits.shape[0] for logits, _ in loss.calls] == [6, 2, 2, 6]
+    labels = trainer.labeled_data_loader[0]["label"]
+    student_argmax = trainer.state.output["pred"].argmax(1, keepdim=True)[2:]
+    teacher_targets = loss.calls[3][1]
+    # every target pixel is the paired label's or the student's argmax for that unlabeled image
+    for i in range(6):
+        from_label, from_student = teacher_targets[i] == labels[i % 3 % 2], teacher_targets[i] == student_argmax[i % 3]
+        assert bool((from_label | from_student).all()) and from_student.float().mean() > 0.4
+    with pytest.raises(ValueError, match="needs copy_paste"):
+        make_trainer(scheduler, unsupervised_images="unlabeled", teacher_copy_paste=True)
+
+
 @pytest.mark.parametrize("unsupervised_images", ["all", "unlabeled"])
 def test_a_backward_per_detached_share_gives_the_gradients_of_one_backward(scheduler, unsupervised_images):
     trainer = make_trainer(scheduler, rounds=3, detach_rounds=True, unsupervised_images=unsupervised_images)

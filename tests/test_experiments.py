@@ -92,8 +92,8 @@ def test_every_paper_glas_run_trains_at_the_papers_schedule(tmp_path):
         assert schedule == {"spatial_size": [128, 128], "batch_size": 2, "labeled_batch_size": 2, "max_epochs": 200,
                             "lr_step_epochs": 50, "rounds": 5, "amp": True}, run.key
         assert parser["epoch_length"] == "$-(-len(@datalist['labeled']) // @labeled_batch_size)", run.key
-        bundle_lambda = ("ours", "ours_no_cp", "ours_warmup", "ours_separate_bodies", "ours_channels_32", "bcp",
-                         "bcp_no_pretrain", "bcp_channels_32")
+        bundle_lambda = ("ours", "ours_no_cp", "ours_warmup", "ours_separate_bodies", "ours_teacher_cp",
+                         "ours_channels_32", "bcp", "bcp_no_pretrain", "bcp_channels_32")
         assert parser["lambda_max"] == (1.0 if run.method.name in bundle_lambda else 5.0), run.key
 
 

@@ -71,7 +71,8 @@ class CoTrainer(SemiSupervisedTrainer):
     ``copy_paste`` (a ``BidirectionalCopyPaste``; needs ``"unlabeled"``) gives the student a strong view: it
     learns the unlabeled images from mixed images (labeled and unlabeled content swapped in a box, targets
     the labels and the teacher's argmax), and the teacher learns from the student's prediction put back
-    together from the two mixed images of each pair.
+    together from the two mixed images of each pair. With ``teacher_copy_paste`` the teacher, too, learns
+    the unlabeled images from mixes of its own (targets the labels and that prediction of the student's).
 
     Args:
         args, kwargs: as for ``SemiSupervisedTrainer``; ``network``/``optimizer`` are the student's.
@@ -84,6 +85,7 @@ class CoTrainer(SemiSupervisedTrainer):
         unsupervised_images: ``"all"`` or ``"unlabeled"``, as above.
         independent_noise: teacher and student draw their own noise and time step.
         copy_paste: a ``BidirectionalCopyPaste`` for the student's strong view, or None.
+        teacher_copy_paste: the teacher's strong view as well (needs ``copy_paste``).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class CoTrainer(SemiSupervisedTrainer):
         unsupervised_images: str = "all",
         independent_noise: bool = False,
         copy_paste: BidirectionalCopyPaste | None = None,
+        teacher_copy_paste: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +114,9 @@ class CoTrainer(SemiSupervisedTrainer):
                 "copy_paste mixes labeled into unlabeled images, so its terms act on the unlabeled images: "
                 "set unsupervised_images to 'unlabeled'."
             )
+        self.teacher_copy_paste = as_bool(teacher_copy_paste)
+        if self.teacher_copy_paste and copy_paste is None:
+            raise ValueError("teacher_copy_paste mixes images as copy_paste does: it needs copy_paste.")
         self.teacher = teacher
         self.teacher_optimizer = teacher_optimizer
         self.noise_scheduler = noise_scheduler
@@ -149,14 +155,17 @@ class CoTrainer(SemiSupervisedTrainer):
         if self.copy_paste is None:
             student_logits, _ = self.segment(self.network, images, None if self.independent_noise else draw)
         else:
-            student_logits, mixed_loss = self._student_on_mixed_images(images, labels, n, teacher_logits)
+            teacher_labels = teacher_logits[n:].argmax(dim=1, keepdim=True).detach()
+            student_logits, mixed_loss = self._on_mixed_images(self.network, images, labels, n, teacher_labels)
         student_labels = student_logits.argmax(dim=1, keepdim=True).detach()
         targets = torch.cat([labels.to(student_labels.dtype), student_labels[n:]])
         out = CoTrainingLosses(student_logits, teacher_logits, targets, None)
         out.fixed["supervised"] = loss_fn(teacher_logits[:n], labels) + loss_fn(student_logits[:n], labels)
 
         if self.copy_paste is not None:
-            out.weighted["cps"] = mixed_loss + loss_fn(teacher_logits[n:], student_labels[n:])
+            teacher_loss = (self._on_mixed_images(self.teacher, images, labels, n, student_labels[n:], labeled=False)[1]
+                            if self.teacher_copy_paste else loss_fn(teacher_logits[n:], student_labels[n:]))
+            out.weighted["cps"] = mixed_loss + teacher_loss
         else:
             first = 0 if self.unsupervised_images == "all" else n
             out.weighted["cps"] = cross_pseudo_supervision(loss_fn, student_logits[first:], teacher_logits[first:])
@@ -168,15 +177,16 @@ class CoTrainer(SemiSupervisedTrainer):
         out.backpropagated = stepwise
         return out
 
-    def _student_on_mixed_images(self, images, labels, n, teacher_logits):
-        """The student's logits for the labeled images and (put back together) for the unlabeled ones, and its
-        loss on the mixed images."""
-        teacher_labels = teacher_logits[n:].argmax(dim=1, keepdim=True).detach()
-        mixed_images, mixed_targets, box = self.copy_paste.mix(images[:n], labels, images[n:], teacher_labels)
-        logits, _ = self.segment(self.network, torch.cat([images[:n], mixed_images]))
-        mixed_logits = logits[n:]
+    def _on_mixed_images(self, network, images, labels, n, pseudo_labels, labeled: bool = True):
+        """``network``'s logits for the unlabeled images, put back together from its logits for their mixes
+        with the labeled ones (targets: the labels and ``pseudo_labels``), after its logits for the labeled
+        images where ``labeled`` (segmented in the same pass); and its loss on the mixed images."""
+        mixed_images, mixed_targets, box = self.copy_paste.mix(images[:n], labels, images[n:], pseudo_labels)
+        first = n if labeled else 0
+        logits, _ = self.segment(network, torch.cat([images[:first], mixed_images]))
+        mixed_logits = logits[first:]
         unlabeled_logits = self.copy_paste.unmix(mixed_logits, box)
-        return torch.cat([logits[:n], unlabeled_logits]), self.loss_function(mixed_logits, mixed_targets)
+        return torch.cat([logits[:first], unlabeled_logits]), self.loss_function(mixed_logits, mixed_targets)
 
     def _rounds(
         self, images: torch.Tensor, targets: torch.Tensor, n: int, out: CoTrainingLosses,
