@@ -148,6 +148,28 @@ def test_training_stops_at_the_first_non_finite_loss_naming_the_iteration_and_te
         assert targets.index("scripts.handlers.StopOnNonFiniteLoss") < targets.index("scripts.monitoring.StageMonitoring")
 
 
+@pytest.mark.parametrize("amp, advice", [(False, r"Lower --learning_rate\."),
+                                         (True, r"The step ran in bfloat16 autocast on .*: rerun with --amp false")])
+def test_nan_gradients_from_a_finite_loss_stop_training_before_any_weight_changes(amp, advice):
+    import torch
+    from monai.engines import SupervisedTrainer
+
+    from scripts.training_step import optimizer_step
+
+    network = torch.nn.Linear(2, 1)
+    before = [p.detach().clone() for p in network.parameters()]
+    optimizer = torch.optim.Adam(network.parameters())
+    engine = SupervisedTrainer("cpu", 1, [], network, optimizer, torch.nn.MSELoss(), amp=amp)
+    engine.state.iteration, engine.state.epoch = 3, 1
+    images = torch.ones(4, 2)
+    logits = network(images)
+    loss = torch.sqrt((logits * 0.0).square().sum())   # 0, with an infinite derivative times 0: NaN gradients
+    with pytest.raises(FloatingPointError, match=r"non-finite gradients at iteration 3 \(epoch 1\) from a finite loss "
+                       rf"\(0\), in 2 of 2 parameter tensors \(first: network.weight\); no optimizer stepped\..*{advice}"):
+        optimizer_step(engine, images, None, logits, loss, [optimizer])
+    assert all(torch.equal(a, b) for a, b in zip(before, network.parameters()))
+
+
 @pytest.mark.parametrize("mask_affine, message", [
     (np.diag([-1.0, 1.0, 1.0, 1.0]), r"axis directions .* \(an axis flipped or swapped\)"),
     (np.diag([1.0, 1.0, 3.0, 1.0]), r"spacing \[1.0, 1.0, 3.0\] against the image's \[1.0, 1.0, 1.0\]"),

@@ -18,6 +18,7 @@ from PIL import Image
 from .atomic import atomic_json_dump
 from .checkpoints import read_run
 from .distributed import is_distributed
+from .precision import mixed_precision_advice
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,12 @@ class StopOnNonFiniteLoss:
         values.update({k: v for k, v in output.get("scalars", {}).items() if k.startswith("loss/")})
         broken = {name: value for name, value in values.items() if not np.isfinite(value)}
         if broken:
+            advice = mixed_precision_advice(engine.amp, engine.state.device) if getattr(engine, "amp", False) else ""
             raise FloatingPointError(
                 f"{type(engine).__name__}: non-finite loss at iteration {engine.state.iteration} (epoch "
                 f"{engine.state.epoch}): {', '.join(f'{k} = {v}' for k, v in broken.items())}. Training stopped; "
                 "the checkpoints saved so far are kept. Check the data for NaN or infinite values, or lower "
-                "--learning_rate."
+                f"--learning_rate.{advice}"
             )
 
 

@@ -11,6 +11,8 @@ from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys, convert_to_tensor
 
+from .precision import mixed_precision_advice
+
 
 def plain_batch(engine: SupervisedTrainer, batchdata: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(images, labels)`` of a batch through ``engine.prepare_batch`` on the engine's device, as plain
@@ -41,8 +43,8 @@ def optimizer_step(
 ) -> None:
     """After the forward pass and the loss (computed together): fire FORWARD_COMPLETED and LOSS_COMPLETED,
     backpropagate ``loss`` (scaled by the engine's ``GradScaler`` when amp runs on CUDA) unless the caller
-    already ``backpropagated`` it share by share, fire BACKWARD_COMPLETED, step every optimizer and fire
-    MODEL_COMPLETED."""
+    already ``backpropagated`` it share by share, fire BACKWARD_COMPLETED, step every optimizer (without a
+    ``GradScaler``, only once ``check_finite_gradients`` passes) and fire MODEL_COMPLETED."""
     engine.state.output = {CommonKeys.IMAGE: images, CommonKeys.LABEL: labels, CommonKeys.PRED: logits}
     engine.fire_event(IterationEvents.FORWARD_COMPLETED)
     engine.state.output[CommonKeys.LOSS] = loss
@@ -51,6 +53,8 @@ def optimizer_step(
         backward(engine, loss)
     engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
     scaler = engine.scaler if engine.amp else None
+    if scaler is None:
+        check_finite_gradients(engine, loss, optimizers)
     for optimizer in optimizers:
         if scaler is not None:
             scaler.step(optimizer)
@@ -59,3 +63,25 @@ def optimizer_step(
     if scaler is not None:
         scaler.update()
     engine.fire_event(IterationEvents.MODEL_COMPLETED)
+
+
+def check_finite_gradients(engine: SupervisedTrainer, loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer]):
+    """Stop with an error, before any optimizer steps, where a finite ``loss`` gave NaN or infinite gradients:
+    one such step makes every weight NaN, and the run would fail one iteration later blaming the data. (A
+    non-finite loss is left to ``StopOnNonFiniteLoss``, which names its terms; a ``GradScaler`` skips such
+    steps itself.)"""
+    params = [p for optimizer in optimizers for group in optimizer.param_groups for p in group["params"]
+              if p.grad is not None]
+    if not params or not torch.isfinite(loss.detach()).all():
+        return
+    if torch.isfinite(torch.nn.utils.get_total_norm([p.grad for p in params], norm_type=float("inf"))):
+        return
+    names = {id(p): f"{attribute}.{name}" for attribute, module in vars(engine).items()
+             if isinstance(module, torch.nn.Module) for name, p in module.named_parameters()}
+    broken = [names.get(id(p), "an unnamed parameter") for p in params if not torch.isfinite(p.grad).all()]
+    raise FloatingPointError(
+        f"{type(engine).__name__}: non-finite gradients at iteration {engine.state.iteration} (epoch "
+        f"{engine.state.epoch}) from a finite loss ({loss.item():.4g}), in {len(broken)} of {len(params)} parameter "
+        f"tensors (first: {broken[0]}); no optimizer stepped. Training stopped; the checkpoints saved so far are "
+        f"kept.{mixed_precision_advice(engine.amp, engine.state.device) or ' Lower --learning_rate.'}"
+    )
