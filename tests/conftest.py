@@ -15,6 +15,14 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     torch.set_num_threads(threads)
 
 
+def pytest_report_header(config):
+    """The CPU and whether training runs in bfloat16 on it (amp's default there), for reading a run's log."""
+    from scripts.precision import cpu_name
+
+    return (f"cpu: {cpu_name()}; AVX512-BF16: {torch.cpu._is_avx512_bf16_supported()}, AMX tiles: "
+            f"{torch.cpu._is_amx_tile_supported()}; torch {torch.__version__}")
+
+
 @pytest.fixture
 def scheduler():
     return DDPMScheduler(num_train_timesteps=1000, schedule="linear_beta", beta_start=1e-4, beta_end=0.02)
