@@ -65,7 +65,9 @@ def optimizer_step(
     engine.fire_event(IterationEvents.MODEL_COMPLETED)
 
 
-def check_finite_gradients(engine: SupervisedTrainer, loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer]):
+def check_finite_gradients(
+    engine: SupervisedTrainer, loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer]
+) -> None:
     """Stop with an error, before any optimizer steps, where a finite ``loss`` gave NaN or infinite gradients:
     one such step makes every weight NaN, and the run would fail one iteration later blaming the data. (A
     non-finite loss is left to ``StopOnNonFiniteLoss``, which names its terms; a ``GradScaler`` skips such
