@@ -160,6 +160,7 @@ def test_nan_gradients_from_a_finite_loss_stop_training_before_any_weight_change
     before = [p.detach().clone() for p in network.parameters()]
     optimizer = torch.optim.Adam(network.parameters())
     engine = SupervisedTrainer("cpu", 1, [], network, optimizer, torch.nn.MSELoss(), amp=amp)
+    engine.scaler = torch.amp.GradScaler("cuda", enabled=False) if amp else None  # what run() leaves on a CPU
     engine.state.iteration, engine.state.epoch = 3, 1
     images = torch.ones(4, 2)
     logits = network(images)

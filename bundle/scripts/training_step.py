@@ -30,9 +30,16 @@ def autocast(engine: SupervisedTrainer) -> torch.autocast:
     return torch.autocast(device.type, enabled=bool(engine.amp), **engine.amp_kwargs)
 
 
+def active_scaler(engine: SupervisedTrainer) -> torch.amp.GradScaler | None:
+    """The engine's ``GradScaler`` where it scales (amp on CUDA); ``None`` elsewhere, where MONAI's trainer
+    still holds a disabled one (amp on the CPU)."""
+    scaler = engine.scaler if engine.amp else None
+    return scaler if scaler is not None and scaler.is_enabled() else None
+
+
 def backward(engine: SupervisedTrainer, loss: torch.Tensor) -> None:
     """Backpropagate ``loss``, scaled by the engine's ``GradScaler`` when amp runs on CUDA, outside autocast."""
-    scaler = engine.scaler if engine.amp else None
+    scaler = active_scaler(engine)
     with torch.autocast(torch.device(engine.state.device).type, enabled=False):
         (scaler.scale(loss) if scaler is not None else loss).backward()
 
@@ -52,7 +59,7 @@ def optimizer_step(
     if not backpropagated:
         backward(engine, loss)
     engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-    scaler = engine.scaler if engine.amp else None
+    scaler = active_scaler(engine)
     if scaler is None:
         check_finite_gradients(engine, loss, optimizers)
     for optimizer in optimizers:
